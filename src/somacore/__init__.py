@@ -1,0 +1,55 @@
+"""somacore: fast heartbeat, breath and synchrony analysis of physiological signals.
+
+The public names below are loaded lazily on first use (PEP 562), so
+``import somacore`` costs only this module: no compiled kernel, no plugin and
+no optional dependency is imported until it is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "Beats": "somacore.beats",
+    "detect_beats": "somacore.beats",
+    "HRV": "somacore.hrv",
+    "hrv": "somacore.hrv",
+    "hrv_from_intervals": "somacore.hrv",
+    "HeartRate": "somacore.heart_rate",
+    "heart_rate": "somacore.heart_rate",
+}
+_SUBMODULES = {"eval", "stream", "io", "beats", "hrv", "heart_rate", "artifacts", "data"}
+
+__all__ = [
+    "HRV",
+    "Beats",
+    "HeartRate",
+    "__version__",
+    "detect_beats",
+    "heart_rate",
+    "hrv",
+    "hrv_from_intervals",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from somacore.beats import Beats, detect_beats
+    from somacore.heart_rate import HeartRate, heart_rate
+    from somacore.hrv import HRV, hrv, hrv_from_intervals
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"somacore.{name}")
+    raise AttributeError(f"module 'somacore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_SUBMODULES])

@@ -1,0 +1,683 @@
+# cython: language_level=3
+"""Stateful QRS detector kernel (private).
+
+Contract (see somacore/_core/__init__.py): the kernel validates nothing; the
+public layer (somacore.beats, somacore.stream) checks fs, shape and dtype and
+designs the parameters. One kernel object is one channel's detector: feed it
+samples with ``process`` in any chunking, then call ``flush`` once. Every
+decision depends only on samples already seen, so the beats are identical for
+any chunking (the batch API is ``process(all); flush()``).
+
+Algorithm (a Hamilton-Tompkins / Pan-Tompkins family detector):
+
+1. feature: band-pass (cascaded biquads) -> 5-point derivative -> square ->
+   moving-window integral (MWI) of ``W`` samples;
+2. peaks of the MWI: a rising maximum, declared when the MWI falls below
+   half of it or ``peak_timeout`` samples have passed;
+3. pre-blanking: a peak is held for ``pre_blank`` samples and replaced by a
+   larger one arriving in that time (one QRS, one candidate);
+4. classification against an adaptive threshold between the running QRS
+   and noise peak levels, with a baseline-shift check (a QRS has both a
+   rising and a falling slope) and a T-wave check (a candidate soon after a
+   beat with a much smaller slope is a T wave);
+5. search-back: if no beat came for ``sb_factor`` mean RR intervals, the
+   largest rejected peak since the last beat is taken if it exceeds half the
+   threshold;
+6. the R peak is placed on the largest deflection of the (baseline-corrected)
+   raw signal near the band-passed maximum.
+
+The thresholds are learnt from the first ``init_len`` samples; the detection
+stage then replays those samples from the kernel's ring buffer, so no beat at
+the start of a record is lost and the replay is the same in any chunking.
+Non-finite samples are gaps: filters restart after them, no interval spans
+them and they are reported.
+"""
+
+from libc.math cimport fabs, isfinite
+from libc.stdlib cimport free, malloc, realloc
+from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memset
+
+from _filters cimport Biquad, biquad_settle, biquad_step
+
+import numpy as np
+
+ctypedef fused sample_t:
+    double
+    float
+    short
+    int
+
+cdef enum:
+    MAX_SECTIONS = 8
+    NBUF = 8
+    # flags stored per sample in the ring
+    F_GAP = 1
+    F_RESUME = 2
+    # beat quality bits (mirrors somacore.beats)
+    Q_SEARCHBACK = 1
+    Q_AFTER_GAP = 2
+
+
+cdef inline double _mean(double* a, int n) noexcept nogil:
+    cdef double s = 0.0
+    cdef int i
+    for i in range(n):
+        s += a[i]
+    return s / n
+
+
+cdef inline double _median8(double* a) noexcept nogil:
+    # median of NBUF (= 8) values: insertion sort of a copy, mean of the middle two
+    cdef double b[NBUF]
+    cdef double v
+    cdef int i, j
+    for i in range(NBUF):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and b[j] > v:
+            b[j + 1] = b[j]
+            j -= 1
+        b[j + 1] = v
+    return 0.5 * (b[NBUF // 2 - 1] + b[NBUF // 2])
+
+
+cdef class EcgKernel:
+    # --- parameters ---
+    cdef Biquad sec[MAX_SECTIONS]
+    cdef Biquad sec0[MAX_SECTIONS]
+    cdef int nsec
+    cdef int W, pre_blank, peak_timeout, refractory, twave, init_len
+    cdef int bls_win, bls_sep, loc_half, gdelay, settle, flat_len
+    cdef double th, sb_factor, twave_ratio, sb_ratio
+    cdef double dt_cache, rr_cache
+    cdef double fs
+    # --- feature stage ---
+    cdef int64_t n              # samples consumed
+    cdef int64_t mask
+    cdef double* rx             # raw (as double)
+    cdef double* ry             # band-passed
+    cdef double* rd             # derivative
+    cdef double* rm             # MWI feature
+    cdef uint8_t* rf            # per-sample flags
+    cdef double* mwi            # window of squared derivative
+    cdef int mwi_pos
+    cdef double mwi_sum
+    cdef double yh[4]
+    cdef bint in_gap, started, flat_gap
+    cdef int64_t gap_start
+    cdef double prev_x
+    cdef int64_t run_start      # first sample of the current run of equal values
+    cdef int64_t cut_from       # start of the gap the detection stage must honour
+    cdef int64_t since_valid
+    # --- detection stage ---
+    cdef int64_t ndet
+    cdef bint initialized
+    cdef double pk_max, last_m
+    cdef int64_t pk_idx
+    cdef int tsm
+    cdef bint cand_on
+    cdef double cand_v
+    cdef int64_t cand_i
+    cdef int blank
+    cdef double qbuf[NBUF]
+    cdef double nbuf[NBUF]
+    cdef double rrbuf[NBUF]
+    cdef int qpos, npos, rrpos
+    cdef int64_t last_qrs       # MWI index of last QRS, -1 if none since start/gap
+    cdef int64_t sb_ref         # reference time for search-back timing
+    cdef double last_slope
+    cdef bint after_gap, det_in_gap
+    cdef double sb_v, sb_slope
+    cdef int64_t sb_i, sb_r
+    cdef int64_t last_r         # last emitted R sample
+    # --- outputs ---
+    cdef int64_t* out_s
+    cdef uint8_t* out_q
+    cdef Py_ssize_t n_out, cap_out, n_taken
+    cdef int64_t* out_g
+    cdef Py_ssize_t n_gap, cap_gap, n_gap_taken
+    cdef bint flushed
+
+    def __cinit__(self, double fs, double[:, ::1] sections, int W, int pre_blank,
+                  int peak_timeout, int refractory, int twave, int init_len,
+                  int bls_win, int bls_sep, int loc_half, int gdelay, int settle,
+                  int flat_len, double th, double sb_factor, double twave_ratio, double sb_ratio):
+        cdef int i
+        cdef int64_t size = 1
+        if sections.shape[0] > MAX_SECTIONS or sections.shape[1] != 5:
+            raise ValueError("bad filter sections")
+        self.fs = fs
+        self.nsec = sections.shape[0]
+        for i in range(self.nsec):
+            self.sec0[i].b0 = sections[i, 0]
+            self.sec0[i].b1 = sections[i, 1]
+            self.sec0[i].b2 = sections[i, 2]
+            self.sec0[i].a1 = sections[i, 3]
+            self.sec0[i].a2 = sections[i, 4]
+            self.sec0[i].z1 = 0.0
+            self.sec0[i].z2 = 0.0
+            self.sec[i] = self.sec0[i]
+        self.W = W
+        self.pre_blank = pre_blank
+        self.peak_timeout = peak_timeout
+        self.refractory = refractory
+        self.twave = twave
+        self.init_len = init_len
+        self.bls_win = bls_win
+        self.bls_sep = bls_sep
+        self.loc_half = loc_half
+        self.gdelay = gdelay
+        self.settle = settle
+        self.flat_len = flat_len
+        self.th = th
+        self.sb_factor = sb_factor
+        self.twave_ratio = twave_ratio
+        self.sb_ratio = sb_ratio
+        # ring holds the whole learning period plus the look-back the
+        # detection stage needs (pre-blank + timeout + window + localisation)
+        while size < init_len + flat_len + pre_blank + peak_timeout + 2 * W + 4 * loc_half + gdelay + 64:
+            size <<= 1
+        self.mask = size - 1
+        self.rx = <double*> malloc(size * sizeof(double))
+        self.ry = <double*> malloc(size * sizeof(double))
+        self.rd = <double*> malloc(size * sizeof(double))
+        self.rm = <double*> malloc(size * sizeof(double))
+        self.rf = <uint8_t*> malloc(size * sizeof(uint8_t))
+        self.mwi = <double*> malloc(W * sizeof(double))
+        self.cap_out = 1024
+        self.out_s = <int64_t*> malloc(self.cap_out * sizeof(int64_t))
+        self.out_q = <uint8_t*> malloc(self.cap_out * sizeof(uint8_t))
+        self.cap_gap = 16
+        self.out_g = <int64_t*> malloc(2 * self.cap_gap * sizeof(int64_t))
+        if (self.rx == NULL or self.ry == NULL or self.rd == NULL or self.rm == NULL
+                or self.rf == NULL or self.mwi == NULL or self.out_s == NULL
+                or self.out_q == NULL or self.out_g == NULL):
+            raise MemoryError()
+        memset(self.mwi, 0, W * sizeof(double))
+        memset(self.rf, 0, size * sizeof(uint8_t))
+        self.mwi_pos = 0
+        self.mwi_sum = 0.0
+        self.n = 0
+        self.in_gap = False
+        self.flat_gap = False
+        self.det_in_gap = False
+        self.started = False
+        self.since_valid = 0
+        self.ndet = 0
+        self.initialized = False
+        self.pk_max = 0.0
+        self.last_m = 0.0
+        self.tsm = 0
+        self.cand_on = False
+        self.last_qrs = -1
+        self.sb_ref = 0
+        self.after_gap = True
+        self.sb_v = 0.0
+        self.last_r = -(1 << 40)
+        self.n_out = 0
+        self.n_taken = 0
+        self.n_gap = 0
+        self.n_gap_taken = 0
+        self.flushed = False
+
+    def __dealloc__(self):
+        free(self.rx); free(self.ry); free(self.rd); free(self.rm); free(self.rf)
+        free(self.mwi); free(self.out_s); free(self.out_q); free(self.out_g)
+
+    # ------------------------------------------------------------------ outputs
+    cdef int _push_beat(self, int64_t s, uint8_t q) noexcept nogil:
+        cdef Py_ssize_t newcap
+        cdef int64_t* ns
+        cdef uint8_t* nq
+        if self.n_out == self.cap_out:
+            newcap = 2 * self.cap_out
+            ns = <int64_t*> realloc(self.out_s, newcap * sizeof(int64_t))
+            if ns == NULL:
+                return -1
+            self.out_s = ns
+            nq = <uint8_t*> realloc(self.out_q, newcap * sizeof(uint8_t))
+            if nq == NULL:
+                return -1
+            self.out_q = nq
+            self.cap_out = newcap
+        self.out_s[self.n_out] = s
+        self.out_q[self.n_out] = q
+        self.n_out += 1
+        return 0
+
+    cdef int _push_gap(self, int64_t a, int64_t b) noexcept nogil:
+        cdef int64_t* ng
+        if self.n_gap == self.cap_gap:
+            ng = <int64_t*> realloc(self.out_g, 4 * self.cap_gap * sizeof(int64_t))
+            if ng == NULL:
+                return -1
+            self.out_g = ng
+            self.cap_gap *= 2
+        self.out_g[2 * self.n_gap] = a
+        self.out_g[2 * self.n_gap + 1] = b
+        self.n_gap += 1
+        return 0
+
+    # ------------------------------------------------------------ feature stage
+    cdef inline void _mark_gap(self, int64_t k) noexcept nogil:
+        k = k & self.mask
+        self.rx[k] = 0.0
+        self.ry[k] = 0.0
+        self.rd[k] = 0.0
+        self.rm[k] = 0.0
+        self.rf[k] = F_GAP
+
+    cdef inline void _feature(self, double x) noexcept nogil:
+        cdef int64_t n = self.n
+        cdef int64_t k = n & self.mask
+        cdef int64_t j
+        cdef int i
+        cdef double y, d, d2
+        cdef uint8_t flag = 0
+        if not isfinite(x):
+            if not self.in_gap:
+                self.in_gap = True
+                self.flat_gap = False
+                self.gap_start = n
+                self.cut_from = n
+            self._mark_gap(n)
+            self.n = n + 1
+            return
+        # A run of identical values longer than flat_len is a flat or clipped
+        # (saturated) stretch: no ECG stays exactly constant that long, and
+        # the jumps into and out of saturation must not become beats. The run
+        # is turned into a gap from its first sample, retroactively; the
+        # detection stage drops anything pending from that point on.
+        if self.started and x == self.prev_x:
+            if n - self.run_start + 1 >= self.flat_len:
+                if not self.in_gap:
+                    self.in_gap = True
+                    self.flat_gap = True
+                    self.gap_start = self.run_start
+                    self.cut_from = self.run_start
+                    j = self.run_start
+                    while j < n:
+                        self._mark_gap(j)
+                        j += 1
+                self._mark_gap(n)
+                self.n = n + 1
+                return
+        else:
+            self.run_start = n
+        self.prev_x = x
+        if self.in_gap or not self.started:
+            if self.in_gap:
+                self._push_gap(self.gap_start, n)
+                flag = F_RESUME
+            self.in_gap = False
+            self.flat_gap = False
+            self.started = True
+            # restart the filters in the steady state of the first sample so
+            # that the step from "no signal" is not seen as a QRS
+            y = x
+            for i in range(self.nsec):
+                self.sec[i] = self.sec0[i]
+                y = biquad_settle(&self.sec[i], y)
+            self.yh[0] = y
+            self.yh[1] = y
+            self.yh[2] = y
+            self.yh[3] = y
+            memset(self.mwi, 0, self.W * sizeof(double))
+            self.mwi_sum = 0.0
+            self.since_valid = 0
+        y = x
+        for i in range(self.nsec):
+            y = biquad_step(&self.sec[i], y)
+        # 5-point derivative (Pan & Tompkins 1985), y[n-4..n]
+        d = (2.0 * y + self.yh[0] - self.yh[2] - 2.0 * self.yh[3]) * 0.125
+        self.yh[3] = self.yh[2]
+        self.yh[2] = self.yh[1]
+        self.yh[1] = self.yh[0]
+        self.yh[0] = y
+        # moving-window integral of d^2; the running sum is recomputed once
+        # per window so rounding error cannot build up over a long record
+        # |d| rather than d*d (Hamilton & Tompkins 1986): squaring would turn a
+        # wide ectopic beat with half the slope into a quarter of the energy
+        d2 = fabs(d)
+        self.mwi_sum += d2 - self.mwi[self.mwi_pos]
+        self.mwi[self.mwi_pos] = d2
+        self.mwi_pos += 1
+        if self.mwi_pos == self.W:
+            self.mwi_pos = 0
+            self.mwi_sum = 0.0
+            for i in range(self.W):
+                self.mwi_sum += self.mwi[i]
+        self.since_valid += 1
+        self.rx[k] = x
+        self.ry[k] = y
+        self.rd[k] = d
+        # suppress the feature while the filters settle after a start or gap
+        self.rm[k] = self.mwi_sum if self.since_valid > self.settle else 0.0
+        self.rf[k] = flag
+        self.n = n + 1
+
+    # ---------------------------------------------------------- detection stage
+    cdef inline void _update_levels(self) noexcept nogil:
+        # Detection threshold between the typical QRS and noise peak: medians,
+        # not means, so that a few huge ectopic beats or artefacts do not lift
+        # the threshold above the ordinary beats (MIT-BIH 203).
+        cdef double q = _median8(self.qbuf)
+        cdef double nz = _median8(self.nbuf)
+        self.dt_cache = nz + self.th * (q - nz)
+        self.rr_cache = _mean(self.rrbuf, NBUF)
+
+    cdef inline double _threshold(self) noexcept nogil:
+        return self.dt_cache
+
+    cdef void _learn(self) noexcept nogil:
+        # Initial QRS level: mean of the per-second maxima of the feature over
+        # the learning period (Hamilton & Tompkins 1986); noise level zero; RR
+        # one second. The period is replayed afterwards with these levels.
+        cdef int64_t end = self.n
+        cdef int64_t sec = <int64_t> self.fs
+        cdef int64_t a, j
+        cdef double mx, tot = 0.0
+        cdef int cnt = 0, i
+        if sec < 1:
+            sec = 1
+        a = 0
+        while a < end:
+            mx = 0.0
+            j = a
+            while j < a + sec and j < end:
+                if self.rm[j & self.mask] > mx:
+                    mx = self.rm[j & self.mask]
+                j += 1
+            if mx > 0.0:
+                tot += mx
+                cnt += 1
+            a += sec
+        for i in range(NBUF):
+            self.qbuf[i] = tot / cnt if cnt > 0 else 0.0
+            self.nbuf[i] = 0.0
+            self.rrbuf[i] = self.fs
+        self.qpos = 0
+        self.npos = 0
+        self.rrpos = 0
+        self._update_levels()
+        self.initialized = True
+
+    cdef void _slopes(self, int64_t p, double* slope, bint* shift) noexcept nogil:
+        # Max |derivative| over the window that produced MWI peak p, and the
+        # baseline-shift test: a QRS has a rising and a falling edge of
+        # comparable size close together; a baseline step has only one.
+        cdef int64_t j, lo = p - self.bls_win
+        cdef int64_t jmax = p, jmin = p
+        cdef double mx = 0.0, mn = 0.0, v
+        if lo < 0:
+            lo = 0
+        if lo < self.n - self.mask:
+            lo = self.n - self.mask
+        j = lo
+        while j <= p:
+            v = self.rd[j & self.mask]
+            if v > mx:
+                mx = v
+                jmax = j
+            elif v < mn:
+                mn = v
+                jmin = j
+            j += 1
+        mn = -mn
+        slope[0] = mx if mx > mn else mn
+        shift[0] = not (mx > mn * 0.125 and mn > mx * 0.125
+                        and (jmax - jmin if jmax > jmin else jmin - jmax) < self.bls_sep)
+
+    cdef int64_t _locate(self, int64_t p) noexcept nogil:
+        # R peak on the raw signal. The MWI peak at p integrates the slopes of
+        # [p - W, p] seen through the band-pass delay, so the QRS lies in
+        # [p - W - delay, p - delay]. The fiducial is the sample of largest
+        # deflection there from a baseline taken as the mean of the window's two
+        # ends (a window mean would be pulled by the QRS itself); the raw amplitude separates the main wave of a
+        # wide ectopic beat from its other lobes far better than the
+        # band-passed signal, whose lobes are of similar size, so the point
+        # does not jump between lobes from one beat (or sampling rate) to the
+        # next.
+        cdef int64_t a = p - self.W - self.gdelay - self.loc_half
+        cdef int64_t b = p - self.gdelay
+        cdef int64_t j, r
+        cdef double best = -1.0, v, base
+        if a < self.n - self.mask:
+            a = self.n - self.mask
+        if a < 0:
+            a = 0
+        if b < a:
+            b = a
+        base = 0.5 * (self.rx[a & self.mask] + self.rx[b & self.mask])
+        r = a
+        j = a
+        while j <= b:
+            v = fabs(self.rx[j & self.mask] - base)
+            if v > best:
+                best = v
+                r = j
+            j += 1
+        return r
+
+    cdef void _accept(self, int64_t p, double v, double slope, uint8_t q, int64_t r) noexcept nogil:
+        if self.last_qrs >= 0 and not self.after_gap:
+            self.rrbuf[self.rrpos] = <double> (p - self.last_qrs)
+            self.rrpos = (self.rrpos + 1) % NBUF
+        self.qbuf[self.qpos] = v
+        self.qpos = (self.qpos + 1) % NBUF
+        if self.after_gap:
+            q |= Q_AFTER_GAP
+        if r <= self.last_r:
+            r = self.last_r + 1
+        self.last_r = r
+        self._push_beat(r, q)
+        self.last_qrs = p
+        self.sb_ref = p
+        self.last_slope = slope
+        self.after_gap = False
+        self.sb_v = 0.0
+        self._update_levels()
+
+    cdef void _classify(self, int64_t p, double v) noexcept nogil:
+        cdef double slope
+        cdef bint shift
+        cdef double dt = self._threshold()
+        cdef bint is_qrs = False
+        cdef bint twave = False
+        self._slopes(p, &slope, &shift)
+        if self.last_qrs >= 0 and p - self.last_qrs < self.refractory:
+            return
+        if (self.last_qrs >= 0 and p - self.last_qrs < self.twave
+                and slope < self.twave_ratio * self.last_slope):
+            twave = True
+        if v > dt and not shift and not twave:
+            is_qrs = True
+        if is_qrs:
+            self._accept(p, v, slope, 0, self._locate(p))
+        else:
+            self.nbuf[self.npos] = v
+            self.npos = (self.npos + 1) % NBUF
+            self._update_levels()
+            if not twave and not shift and v > self.sb_v:
+                self.sb_v = v
+                self.sb_i = p
+                self.sb_slope = slope
+                self.sb_r = self._locate(p)
+
+    cdef void _enter_gap(self) noexcept nogil:
+        # Signal lost from cut_from on. Peaks formed before the loss (by more
+        # than the integration window) are real and are decided now; anything
+        # later may be the artefact of the loss itself and is dropped. No
+        # search-back and no interval across the gap.
+        cdef int64_t lim = self.cut_from - self.W
+        self.det_in_gap = True
+        if self.pk_max > 0.0 and self.pk_idx < lim:
+            if not self.cand_on or self.pk_max > self.cand_v:
+                self.cand_on = True
+                self.cand_v = self.pk_max
+                self.cand_i = self.pk_idx
+        if self.cand_on and self.cand_i < lim:
+            self.cand_on = False
+            self._classify(self.cand_i, self.cand_v)
+        self.pk_max = 0.0
+        self.tsm = 0
+        self.cand_on = False
+        self.sb_v = 0.0
+        self.last_m = 0.0
+        self.last_qrs = -1
+        self.after_gap = True
+
+    cdef void _detect(self, int64_t k) noexcept nogil:
+        cdef double m = self.rm[k & self.mask]
+        cdef uint8_t flag = self.rf[k & self.mask]
+        cdef double peak = 0.0
+        cdef int64_t pidx = 0
+        cdef double rrmean
+        if flag & F_GAP:
+            if not self.det_in_gap:
+                self._enter_gap()
+            return
+        self.det_in_gap = False
+        if flag & F_RESUME:
+            self.sb_ref = k
+        # 1. peaks of the MWI
+        if self.tsm > 0:
+            self.tsm += 1
+        if m > self.last_m and m > self.pk_max:
+            self.pk_max = m
+            self.pk_idx = k
+            self.tsm = 1
+        elif self.pk_max > 0.0 and (m < 0.5 * self.pk_max or self.tsm > self.peak_timeout):
+            peak = self.pk_max
+            pidx = self.pk_idx
+            self.pk_max = 0.0
+            self.tsm = 0
+        self.last_m = m
+        # 2. pre-blanking: keep the largest peak of a burst
+        if peak > 0.0:
+            if not self.cand_on:
+                self.cand_on = True
+                self.cand_v = peak
+                self.cand_i = pidx
+                self.blank = self.pre_blank
+            elif peak > self.cand_v:
+                self.cand_v = peak
+                self.cand_i = pidx
+                self.blank = self.pre_blank
+        if self.cand_on:
+            self.blank -= 1
+            if self.blank <= 0:
+                self.cand_on = False
+                self._classify(self.cand_i, self.cand_v)
+        # 3. search-back after an unusually long interval
+        if self.sb_v > 0.0:
+            rrmean = self.rr_cache
+            if (k - self.sb_ref > self.sb_factor * rrmean + self.pre_blank
+                    and self.sb_v > self.sb_ratio * self._threshold()
+                    and (self.last_qrs < 0 or self.sb_i - self.last_qrs >= self.refractory)):
+                self._accept(self.sb_i, self.sb_v, self.sb_slope, Q_SEARCHBACK, self.sb_r)
+
+    # ------------------------------------------------------------------ driver
+    cdef void _run(self, const sample_t[:] x) noexcept nogil:
+        cdef Py_ssize_t i, n = x.shape[0]
+        cdef int64_t k
+        for i in range(n):
+            self._feature(<double> x[i])
+            if self.initialized:
+                self._detect(self.n - 1)
+            elif self.n >= self.init_len:
+                self._learn()
+                k = 0
+                while k < self.n:
+                    self._detect(k)
+                    k += 1
+
+    def process(self, const sample_t[:] x):
+        """Consume a chunk of samples; return (beat samples, quality, gaps) found."""
+        if self.flushed:
+            raise RuntimeError("this kernel was flushed; create a new one")
+        with nogil:
+            self._run(x)
+        return self._take()
+
+    def flush(self):
+        """Finish the record: decide every pending candidate and close an open gap."""
+        cdef int64_t k
+        if self.flushed:
+            return self._take()
+        with nogil:
+            if not self.initialized and self.n > 0:
+                self._learn()
+                k = 0
+                while k < self.n:
+                    self._detect(k)
+                    k += 1
+            if self.initialized:
+                if self.pk_max > 0.0:
+                    if self.cand_on and self.pk_max <= self.cand_v:
+                        pass
+                    else:
+                        self.cand_on = True
+                        self.cand_v = self.pk_max
+                        self.cand_i = self.pk_idx
+                    self.pk_max = 0.0
+                if self.cand_on:
+                    self.cand_on = False
+                    self._classify(self.cand_i, self.cand_v)
+            if self.in_gap:
+                self._push_gap(self.gap_start, self.n)
+                self.in_gap = False
+        self.flushed = True
+        return self._take()
+
+    cdef tuple _take(self):
+        cdef Py_ssize_t m = self.n_out - self.n_taken
+        cdef Py_ssize_t g = self.n_gap - self.n_gap_taken
+        cdef Py_ssize_t i
+        s = np.empty(m, dtype=np.int64)
+        q = np.empty(m, dtype=np.uint8)
+        gaps = np.empty((g, 2), dtype=np.int64)
+        cdef int64_t[::1] sv = s
+        cdef uint8_t[::1] qv = q
+        cdef int64_t[:, ::1] gv = gaps
+        for i in range(m):
+            sv[i] = self.out_s[self.n_taken + i]
+            qv[i] = self.out_q[self.n_taken + i]
+        for i in range(g):
+            gv[i, 0] = self.out_g[2 * (self.n_gap_taken + i)]
+            gv[i, 1] = self.out_g[2 * (self.n_gap_taken + i) + 1]
+        # drop what was handed out, so memory stays flat on endless streams
+        self.n_out = 0
+        self.n_taken = 0
+        self.n_gap = 0
+        self.n_gap_taken = 0
+        return s, q, gaps
+
+    @property
+    def n_samples(self):
+        return self.n
+
+    def feature_trace(self, const double[:] x):
+        """Run only the feature stage over ``x`` and return (band-passed,
+        derivative, MWI feature) per sample, as finally stored (after a flat
+        run has been turned into a gap retroactively). For testing the kernel
+        against the reference implementation; it consumes the samples, so use
+        a fresh kernel."""
+        cdef Py_ssize_t i, j, n = x.shape[0]
+        cdef Py_ssize_t lag = self.flat_len
+        cdef int64_t k
+        y = np.empty(n)
+        d = np.empty(n)
+        m = np.empty(n)
+        cdef double[::1] yv = y, dv = d, mv = m
+        for i in range(n + lag):
+            if i < n:
+                self._feature(x[i])
+            j = i - lag
+            if j >= 0:
+                k = j & self.mask
+                yv[j] = self.ry[k]
+                dv[j] = self.rd[k]
+                mv[j] = self.rm[k]
+        return y, d, m

@@ -1,0 +1,236 @@
+"""Heartbeat detection from ECG (R peaks) and PPG (pulse peaks): the batch API.
+
+Both detectors are stateful compiled kernels (:mod:`somacore._core._ecg`,
+:mod:`somacore._core._ppg`). The batch function below feeds the whole signal
+to a fresh kernel and flushes it; :class:`somacore.stream.BeatDetector` feeds
+the same kernel chunk by chunk. Because every decision the kernel makes
+depends only on the samples seen so far (plus a fixed look-ahead it buffers
+itself), the two give identical beats for any chunking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["FLAG_AFTER_GAP", "FLAG_SEARCHBACK", "FLAG_UNCERTAIN", "Beats", "detect_beats"]
+
+BeatKind = Literal["ecg", "ppg"]
+
+#: Quality flag bits (``Beats.quality``).
+#: The beat was recovered by search-back with a lowered threshold after an
+#: unusually long interval: real, but weaker than its neighbours.
+FLAG_SEARCHBACK = 1
+#: First beat after the start of the record or after a gap: the interval
+#: ending at this beat is undefined.
+FLAG_AFTER_GAP = 2
+#: The beat lies in or next to a stretch the detector judged unreliable
+#: (PPG: motion or low perfusion). Interval analyses should treat it as missing.
+FLAG_UNCERTAIN = 4
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Beats:
+    """Detected heartbeats of one channel.
+
+    Attributes
+    ----------
+    samples : ndarray of int64, shape (n,)
+        Sample index of each beat: the R peak (ECG) or the systolic pulse
+        peak (PPG), counted from the first sample given to the detector.
+    fs : float
+        Sampling rate in Hz of the signal the beats were detected in.
+    kind : {"ecg", "ppg"}
+        Signal the beats come from. Intervals are called RR for ECG and PP for
+        PPG and are never mixed.
+    quality : ndarray of uint8, shape (n,)
+        Bit flags per beat: :data:`FLAG_SEARCHBACK`, :data:`FLAG_AFTER_GAP`,
+        :data:`FLAG_UNCERTAIN`. Zero means a clean detection.
+    gaps : ndarray of int64, shape (k, 2)
+        Half-open sample ranges ``[start, stop)`` with no usable signal
+        (non-finite samples, flat or clipped stretches). No beat is reported
+        inside a gap and no interval spans one.
+    n_samples : int
+        Number of samples analysed.
+    onsets : ndarray of int64, shape (n,), or None
+        PPG only: pulse onset (foot) before each peak, -1 where none was found.
+    """
+
+    samples: np.ndarray
+    fs: float
+    kind: BeatKind
+    quality: np.ndarray
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    n_samples: int = 0
+    onsets: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        s = np.ascontiguousarray(self.samples, dtype=np.int64)
+        q = np.ascontiguousarray(self.quality, dtype=np.uint8)
+        g = np.ascontiguousarray(self.gaps, dtype=np.int64).reshape(-1, 2)
+        if q.shape != s.shape:
+            raise ValueError("quality must have one flag per beat")
+        object.__setattr__(self, "samples", _frozen(s))
+        object.__setattr__(self, "quality", _frozen(q))
+        object.__setattr__(self, "gaps", _frozen(g))
+        if self.onsets is not None:
+            o = np.ascontiguousarray(self.onsets, dtype=np.int64)
+            if o.shape != s.shape:
+                raise ValueError("onsets must have one entry per beat")
+            object.__setattr__(self, "onsets", _frozen(o))
+
+    def __len__(self) -> int:
+        return int(self.samples.size)
+
+    def __repr__(self) -> str:
+        dur = self.n_samples / self.fs if self.fs else 0.0
+        return (f"Beats(kind={self.kind!r}, n={len(self)}, fs={self.fs:g} Hz, "
+                f"duration={dur:.1f} s, gaps={len(self.gaps)})")
+
+    @property
+    def times(self) -> np.ndarray:
+        """Beat times in seconds from the first sample."""
+        return self.samples / self.fs
+
+    @property
+    def interval_name(self) -> str:
+        """``"RR"`` for ECG beats, ``"PP"`` for pulse beats."""
+        return "RR" if self.kind == "ecg" else "PP"
+
+    @property
+    def intervals(self) -> np.ndarray:
+        """Inter-beat intervals in seconds, shape (n-1,).
+
+        Entry ``i`` is the interval ending at beat ``i + 1``. It is NaN where
+        that beat follows a gap (:data:`FLAG_AFTER_GAP`), so an interval never
+        spans lost signal.
+        """
+        if len(self) < 2:
+            return np.zeros(0)
+        iv = np.diff(self.samples) / self.fs
+        iv[(self.quality[1:] & FLAG_AFTER_GAP) != 0] = np.nan
+        return iv
+
+    def to_pandas(self):  # pragma: no cover - optional dependency
+        """One row per beat (requires pandas)."""
+        import pandas as pd
+
+        iv = np.concatenate([[np.nan], self.intervals])
+        cols = {"sample": self.samples, "time_s": self.times,
+                f"{self.interval_name.lower()}_interval_s": iv, "quality": self.quality}
+        if self.onsets is not None:
+            cols["onset_sample"] = self.onsets
+        return pd.DataFrame(cols)
+
+
+# --------------------------------------------------------------------------- ECG
+@dataclass(frozen=True)
+class EcgParams:
+    """Parameters of the ECG detector, in seconds and Hz (converted per ``fs``).
+
+    The defaults were fixed on the MIT-BIH Arrhythmia records (see
+    ``benchmarks/accuracy_ecg.py``); they are not tuned to any evaluation set.
+    """
+
+    band_hz: tuple[float, float] = (5.0, 15.0)
+    window_s: float = 0.15
+    pre_blank_s: float = 0.25
+    peak_timeout_s: float = 0.095
+    refractory_s: float = 0.25
+    twave_s: float = 0.36
+    learn_s: float = 4.0
+    shift_sep_s: float = 0.15
+    locate_s: float = 0.05
+    settle_s: float = 0.1
+    flat_s: float = 0.15
+    threshold: float = 0.45
+    searchback_rr: float = 1.5
+    twave_slope_ratio: float = 0.5
+    searchback_ratio: float = 0.5
+
+
+def _ecg_kernel(fs: float, params: EcgParams):
+    from somacore._core._ecg import EcgKernel
+    from somacore._design import bandpass_sections, group_delay
+
+    lo, hi = params.band_hz
+    hi = min(hi, 0.45 * fs)
+    sos = np.ascontiguousarray(bandpass_sections(lo, hi, fs=fs, order=2))
+    gd = group_delay(sos, 0.5 * (lo + hi), fs=fs)
+
+    def n(sec: float) -> int:
+        return max(1, round(sec * fs))
+
+    return EcgKernel(
+        fs, sos, n(params.window_s), n(params.pre_blank_s), n(params.peak_timeout_s),
+        n(params.refractory_s), n(params.twave_s), n(params.learn_s),
+        n(params.window_s), n(params.shift_sep_s), n(params.locate_s), round(gd),
+        n(params.settle_s), max(4, n(params.flat_s)), params.threshold, params.searchback_rr,
+        params.twave_slope_ratio, params.searchback_ratio,
+    )
+
+
+def detect_beats(x, *, fs: float, kind: BeatKind = "ecg", params=None) -> Beats:
+    """Detect heartbeats in one ECG or PPG channel.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        One channel. float64, float32, int16 and int32 arrays (including
+        memory-mapped ones) are read in place. Non-finite samples (NaN, inf)
+        mark lost signal: they are reported as gaps, never bridged.
+    fs : float
+        Sampling rate in Hz (required, keyword-only; 50-10,000 Hz).
+    kind : {"ecg", "ppg"}
+        ``"ecg"`` finds R peaks; ``"ppg"`` finds systolic pulse peaks and
+        pulse onsets in a photoplethysmogram.
+    params : EcgParams or PpgParams, optional
+        Detector parameters; the defaults suit adult and paediatric recordings.
+
+    Returns
+    -------
+    Beats
+        Beat sample indices, times, quality flags, gaps and intervals.
+
+    Examples
+    --------
+    >>> beats = detect_beats(ecg, fs=360.0)          # doctest: +SKIP
+    >>> beats.intervals.mean()                       # doctest: +SKIP
+    """
+    from somacore._validate import as_1d_signal, check_fs
+
+    fs = check_fs(fs, lo=50.0, hi=10_000.0, what=f"{kind.upper()} signal")
+    arr = as_1d_signal(x, what=f"{kind.upper()} signal")
+    kernel = make_kernel(kind, fs=fs, params=params)
+    s1, q1, g1 = kernel.process(arr)
+    s2, q2, g2 = kernel.flush()
+    return _assemble(kind, fs, arr.shape[0], [(s1, q1, g1), (s2, q2, g2)])
+
+
+def make_kernel(kind: BeatKind, *, fs: float, params=None):
+    """Create the compiled kernel for ``kind`` (shared by batch and streaming)."""
+    if kind == "ecg":
+        return _ecg_kernel(fs, params if params is not None else EcgParams())
+    if kind == "ppg":
+        from somacore.pulse import ppg_kernel
+
+        return ppg_kernel(fs, params)
+    raise ValueError(f"kind must be 'ecg' or 'ppg', got {kind!r}.")
+
+
+def _assemble(kind, fs, n_samples, parts) -> Beats:
+    s = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    q = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint8)
+    g = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, 2), np.int64)
+    onsets = None
+    if kind == "ppg":
+        onsets = np.concatenate([p[3] for p in parts])
+    return Beats(samples=s, fs=fs, kind=kind, quality=q, gaps=g, n_samples=int(n_samples),
+                 onsets=onsets)

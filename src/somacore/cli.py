@@ -1,0 +1,62 @@
+"""The ``somacore`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import somacore
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from somacore.beats import detect_beats
+    from somacore.data import example_ecg
+    from somacore.eval import compare_beats
+    from somacore.hrv import hrv
+
+    ex = example_ecg()
+    beats = detect_beats(ex.ecg_mv, fs=ex.fs, kind="ecg")
+    score = compare_beats(beats, ex.reference_beats, fs=ex.fs, tolerance_s=0.15)
+    h = hrv(beats)
+    dur = ex.ecg_mv.size / ex.fs
+    out = sys.stdout
+    out.write(f"somacore {somacore.__version__} demo: {ex.source}\n")
+    out.write(f"{dur:.0f} s of ECG at {ex.fs:g} Hz\n\n")
+    out.write("Beats\n")
+    out.write(f"  detected            {len(beats):>10d}\n")
+    out.write(f"  reference           {ex.reference_beats.size:>10d}\n")
+    out.write(f"  sensitivity         {score.se:>10.4f}\n")
+    out.write(f"  positive pred.      {score.ppv:>10.4f}\n")
+    out.write(f"  F1 (EC57, 150 ms)   {score.f1:>10.4f}\n\n")
+    out.write("HRV (RR intervals)\n")
+    for key, value in h.as_dict().items():
+        out.write(f"  {key:<18s}  {value:>10.3f}\n" if isinstance(value, float)
+                  else f"  {key:<18s}  {value!s:>10}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``somacore`` command."""
+    p = argparse.ArgumentParser(
+        prog="somacore",
+        description="Fast heartbeat, breath and synchrony analysis of physiological signals.",
+    )
+    p.add_argument("--version", action="version", version=f"somacore {somacore.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    d = sub.add_parser("demo", help="analyse the bundled real ECG excerpt and print a table")
+    d.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``somacore`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
