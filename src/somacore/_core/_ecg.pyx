@@ -33,6 +33,7 @@ Non-finite samples are gaps: filters restart after them, no interval spans
 them and they are reported.
 """
 
+cimport cython
 from libc.math cimport fabs, isfinite
 from libc.stdlib cimport free, malloc, realloc
 from libc.stdint cimport int64_t, uint8_t
@@ -82,6 +83,7 @@ cdef inline double _median8(double* a) noexcept nogil:
     return 0.5 * (b[NBUF // 2 - 1] + b[NBUF // 2])
 
 
+@cython.final
 cdef class EcgKernel:
     # --- parameters ---
     cdef Biquad sec[MAX_SECTIONS]
@@ -90,7 +92,7 @@ cdef class EcgKernel:
     cdef int W, pre_blank, peak_timeout, refractory, twave, init_len
     cdef int bls_win, bls_sep, loc_half, gdelay, settle, flat_len
     cdef double th, sb_factor, twave_ratio, sb_ratio
-    cdef double dt_cache, rr_cache
+    cdef double dt_cache, rr_cache, sb_due
     cdef double fs
     # --- feature stage ---
     cdef int64_t n              # samples consumed
@@ -366,6 +368,12 @@ cdef class EcgKernel:
         cdef double nz = _median8(self.nbuf)
         self.dt_cache = nz + self.th * (q - nz)
         self.rr_cache = _mean(self.rrbuf, NBUF)
+        self._update_sb_due()
+
+    cdef inline void _update_sb_due(self) noexcept nogil:
+        # search-back is due once no beat came for sb_factor mean intervals
+        # (plus the pre-blanking delay with which beats are decided)
+        self.sb_due = <double> self.sb_ref + (self.sb_factor * self.rr_cache + self.pre_blank)
 
     cdef inline double _threshold(self) noexcept nogil:
         return self.dt_cache
@@ -528,12 +536,12 @@ cdef class EcgKernel:
         self.last_qrs = -1
         self.after_gap = True
 
-    cdef void _detect(self, int64_t k) noexcept nogil:
-        cdef double m = self.rm[k & self.mask]
-        cdef uint8_t flag = self.rf[k & self.mask]
+    cdef inline void _detect_at(self, int64_t k) noexcept nogil:
+        self._detect(k, self.rm[k & self.mask], self.rf[k & self.mask])
+
+    cdef inline void _detect(self, int64_t k, double m, uint8_t flag) noexcept nogil:
         cdef double peak = 0.0
         cdef int64_t pidx = 0
-        cdef double rrmean
         if flag & F_GAP:
             if not self.det_in_gap:
                 self._enter_gap()
@@ -541,6 +549,7 @@ cdef class EcgKernel:
         self.det_in_gap = False
         if flag & F_RESUME:
             self.sb_ref = k
+            self._update_sb_due()
         # 1. peaks of the MWI
         if self.tsm > 0:
             self.tsm += 1
@@ -571,27 +580,143 @@ cdef class EcgKernel:
                 self.cand_on = False
                 self._classify(self.cand_i, self.cand_v)
         # 3. search-back after an unusually long interval
-        if self.sb_v > 0.0:
-            rrmean = self.rr_cache
-            if (k - self.sb_ref > self.sb_factor * rrmean + self.pre_blank
-                    and self.sb_v > self.sb_ratio * self._threshold()
+        if self.sb_v > 0.0 and <double> k > self.sb_due:
+            if (self.sb_v > self.sb_ratio * self._threshold()
                     and (self.last_qrs < 0 or self.sb_i - self.last_qrs >= self.refractory)):
                 self._accept(self.sb_i, self.sb_v, self.sb_slope, Q_SEARCHBACK, self.sb_r)
 
     # ------------------------------------------------------------------ driver
-    cdef void _run(self, const sample_t[:] x) noexcept nogil:
-        cdef Py_ssize_t i, n = x.shape[0]
+    cdef inline void _after_sample(self) noexcept nogil:
         cdef int64_t k
-        for i in range(n):
+        if self.initialized:
+            self._detect_at(self.n - 1)
+        elif self.n >= self.init_len:
+            self._learn()
+            k = 0
+            while k < self.n:
+                self._detect_at(k)
+                k += 1
+
+    cdef void _run(self, const sample_t[:] x) noexcept nogil:
+        # The hot path keeps the feature-stage state in local variables, which
+        # the C compiler holds in registers (stores into the object's fields
+        # would have to be reloaded after every ring-buffer write, since the
+        # pointers might alias). Anything unusual (start, non-finite sample,
+        # flat run reaching flat_len, gap end) takes the general path
+        # ``_feature`` with the state written back, so both paths run the
+        # same arithmetic in the same order and give identical results.
+        cdef Py_ssize_t i, nx = x.shape[0]
+        cdef bint fast = self.nsec == 2
+        cdef double hb0 = self.sec[0].b0, hb1 = self.sec[0].b1, hb2 = self.sec[0].b2
+        cdef double ha1 = self.sec[0].a1, ha2 = self.sec[0].a2
+        cdef double lb0 = self.sec[1].b0, lb1 = self.sec[1].b1, lb2 = self.sec[1].b2
+        cdef double la1 = self.sec[1].a1, la2 = self.sec[1].a2
+        cdef double hz1, hz2, lz1, lz2, y0, y1, y2, y3, msum, prev_x
+        cdef double xv, y, d, d2, m
+        cdef int mpos, W = self.W
+        cdef int64_t n, run_start, since, k, mask = self.mask
+        cdef int64_t settle = self.settle, flat_len = self.flat_len
+        cdef double* rx = self.rx
+        cdef double* rd = self.rd
+        cdef double* rm = self.rm
+        cdef uint8_t* rf = self.rf
+        cdef double* mwi = self.mwi
+        cdef int j
+        cdef bint init_done, ok
+        if not fast:
+            for i in range(nx):
+                self._feature(<double> x[i])
+                self._after_sample()
+            return
+        i = 0
+        while i < nx:
+            # load state
+            hz1 = self.sec[0].z1
+            hz2 = self.sec[0].z2
+            lz1 = self.sec[1].z1
+            lz2 = self.sec[1].z2
+            y0 = self.yh[0]
+            y1 = self.yh[1]
+            y2 = self.yh[2]
+            y3 = self.yh[3]
+            msum = self.mwi_sum
+            mpos = self.mwi_pos
+            since = self.since_valid
+            prev_x = self.prev_x
+            run_start = self.run_start
+            n = self.n
+            init_done = self.initialized
+            ok = self.started and not self.in_gap
+            while ok and i < nx:
+                xv = <double> x[i]
+                if not isfinite(xv) or (xv == prev_x and n - run_start + 1 >= flat_len):
+                    break
+                if xv != prev_x:
+                    run_start = n
+                prev_x = xv
+                # high-pass then low-pass section (transposed direct form II)
+                y = hb0 * xv + hz1
+                hz1 = hb1 * xv - ha1 * y + hz2
+                hz2 = hb2 * xv - ha2 * y
+                d = y
+                y = lb0 * d + lz1
+                lz1 = lb1 * d - la1 * y + lz2
+                lz2 = lb2 * d - la2 * y
+                d = (2.0 * y + y0 - y2 - 2.0 * y3) * 0.125
+                y3 = y2
+                y2 = y1
+                y1 = y0
+                y0 = y
+                d2 = fabs(d)
+                msum += d2 - mwi[mpos]
+                mwi[mpos] = d2
+                mpos += 1
+                if mpos == W:
+                    mpos = 0
+                    msum = 0.0
+                    for j in range(W):
+                        msum += mwi[j]
+                since += 1
+                k = n & mask
+                rx[k] = xv
+                rd[k] = d
+                m = msum if since > settle else 0.0
+                n += 1
+                i += 1
+                if init_done:
+                    # after learning, the detection stage takes the feature
+                    # directly; only the learning replay reads rm/rf back
+                    self.n = n
+                    self._detect(n - 1, m, 0)
+                else:
+                    rm[k] = m
+                    rf[k] = 0
+                    if n >= self.init_len:
+                        break
+            # store state
+            self.sec[0].z1 = hz1
+            self.sec[0].z2 = hz2
+            self.sec[1].z1 = lz1
+            self.sec[1].z2 = lz2
+            self.yh[0] = y0
+            self.yh[1] = y1
+            self.yh[2] = y2
+            self.yh[3] = y3
+            self.mwi_sum = msum
+            self.mwi_pos = mpos
+            self.since_valid = since
+            self.prev_x = prev_x
+            self.run_start = run_start
+            self.n = n
+            if not self.initialized and self.n >= self.init_len:
+                self._after_sample()
+                continue
+            if i >= nx:
+                break
+            # general path for this one sample
             self._feature(<double> x[i])
-            if self.initialized:
-                self._detect(self.n - 1)
-            elif self.n >= self.init_len:
-                self._learn()
-                k = 0
-                while k < self.n:
-                    self._detect(k)
-                    k += 1
+            self._after_sample()
+            i += 1
 
     def process(self, const sample_t[:] x):
         """Consume a chunk of samples; return (beat samples, quality, gaps) found."""
@@ -611,7 +736,7 @@ cdef class EcgKernel:
                 self._learn()
                 k = 0
                 while k < self.n:
-                    self._detect(k)
+                    self._detect_at(k)
                     k += 1
             if self.initialized:
                 if self.pk_max > 0.0:
