@@ -12,17 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it. No public function shares its name
+# with a submodule: importing a submodule binds it on the package, which would
+# otherwise shadow the function (``somacore.hrv`` must stay callable).
 _LAZY = {
     "Beats": "somacore.beats",
     "detect_beats": "somacore.beats",
-    "HRV": "somacore.hrv",
-    "hrv": "somacore.hrv",
-    "hrv_from_intervals": "somacore.hrv",
-    "HeartRate": "somacore.heart_rate",
-    "heart_rate": "somacore.heart_rate",
+    "HRV": "somacore.hrv_metrics",
+    "hrv": "somacore.hrv_metrics",
+    "hrv_from_intervals": "somacore.hrv_metrics",
+    "HeartRate": "somacore.hr_series",
+    "heart_rate": "somacore.hr_series",
 }
-_SUBMODULES = {"eval", "stream", "io", "beats", "hrv", "heart_rate", "artifacts", "data"}
+_SUBMODULES = {"eval", "stream", "io", "beats", "hrv_metrics", "hr_series", "artifacts", "data"}
 
 __all__ = [
     "HRV",
@@ -37,8 +39,8 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from somacore.beats import Beats, detect_beats
-    from somacore.heart_rate import HeartRate, heart_rate
-    from somacore.hrv import HRV, hrv, hrv_from_intervals
+    from somacore.hr_series import HeartRate, heart_rate
+    from somacore.hrv_metrics import HRV, hrv, hrv_from_intervals
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ def _demo(args: argparse.Namespace) -> int:
     from somacore.beats import detect_beats
     from somacore.data import example_ecg
     from somacore.eval import compare_beats
-    from somacore.hrv import hrv
+    from somacore.hrv_metrics import hrv
 
     ex = example_ecg()
     beats = detect_beats(ex.ecg_mv, fs=ex.fs, kind="ecg")
@@ -28,10 +28,19 @@ def _demo(args: argparse.Namespace) -> int:
     out.write(f"  sensitivity         {score.se:>10.4f}\n")
     out.write(f"  positive pred.      {score.ppv:>10.4f}\n")
     out.write(f"  F1 (EC57, 150 ms)   {score.f1:>10.4f}\n\n")
-    out.write("HRV (RR intervals)\n")
+    out.write(f"HRV ({beats.interval_name} intervals, Task Force 1996 names)\n")
+    units = {"MeanNN": "ms", "SDNN": "ms", "RMSSD": "ms", "SDSD": "ms", "pNN50": "%",
+             "pNN20": "%", "MeanHR": "bpm", "VLF": "ms^2", "LF": "ms^2", "HF": "ms^2",
+             "TP": "ms^2", "LFnu": "n.u.", "HFnu": "n.u.", "SD1": "ms", "SD2": "ms"}
     for key, value in h.as_dict().items():
-        out.write(f"  {key:<18s}  {value:>10.3f}\n" if isinstance(value, float)
-                  else f"  {key:<18s}  {value!s:>10}\n")
+        unit = units.get(key, "")
+        if isinstance(value, float):
+            shown = "n/a" if value != value else f"{value:.3f}"
+            out.write(f"  {key:<18s}  {shown:>10s} {unit}\n")
+        else:
+            out.write(f"  {key:<18s}  {value!s:>10} {unit}\n")
+    for note in getattr(h, "notes", ()):
+        out.write(f"  note: {note}\n")
     return 0
 
 
