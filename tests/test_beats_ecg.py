@@ -277,3 +277,22 @@ def test_results_are_frozen(ecg208):
 def test_data_folder_present():
     # the accuracy tests above need ../shared/data; fail loudly, never skip
     assert (DATA / "ecg" / "mitdb" / "100.hea").is_file(), f"missing {DATA}"
+
+
+def test_rhythm_check_removes_noise_beats_not_real_ones():
+    # 118e12: electrode-motion noise at 12 dB SNR from minute 5 on. The rhythm
+    # check must remove false beats there without losing true ones.
+    x, fs, ref, excl = ecg_record("nstdb", "118e12", 600.0)
+    with_check = score(x, fs, ref, excl)
+    without = score(x, fs, ref, excl, params=EcgParams(rhythm_lag_s=0.0))
+    assert with_check.fp < without.fp
+    assert with_check.tp >= without.tp - 1
+    assert with_check.f1 >= 0.995
+
+
+def test_rhythm_check_keeps_ectopic_beats():
+    # 208 has frequent PVCs, couplets and fusion beats: irregular but real
+    x, fs, ref, excl = ecg_record("mitdb", "208", 600.0)
+    with_check = score(x, fs, ref, excl)
+    without = score(x, fs, ref, excl, params=EcgParams(rhythm_lag_s=0.0))
+    assert with_check.tp >= without.tp - 2

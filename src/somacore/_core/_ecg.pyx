@@ -23,8 +23,16 @@ Algorithm (a Hamilton-Tompkins / Pan-Tompkins family detector):
 5. search-back: if no beat came for ``sb_factor`` mean RR intervals, the
    largest rejected peak since the last beat is taken if it exceeds half the
    threshold;
-6. the R peak is placed on the largest deflection of the (baseline-corrected)
-   raw signal near the band-passed maximum.
+6. the R peak is placed on the largest deflection of the raw signal (from
+   a baseline through the window's ends) over the window that produced the
+   MWI peak;
+7. rhythm check (``lag`` > 0): detected beats are held ``lag`` samples and
+   the kept ones are the best-scoring subsequence (one unit of evidence per
+   beat, adjusted by its size against a typical beat, minus the log-deviation
+   of each interval from the recent median interval divided by the rhythm's
+   robust spread). Beats squeezed between regular beats by electrode motion
+   are dropped; in irregular rhythms (atrial fibrillation, ectopy) the spread
+   is large and the check keeps nearly everything.
 
 The thresholds are learnt from the first ``init_len`` samples; the detection
 stage then replays those samples from the kernel's ring buffer, so no beat at
@@ -34,7 +42,7 @@ them and they are reported.
 """
 
 cimport cython
-from libc.math cimport fabs, isfinite
+from libc.math cimport fabs, isfinite, log, INFINITY
 from libc.stdlib cimport free, malloc, realloc
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
@@ -52,6 +60,8 @@ ctypedef fused sample_t:
 cdef enum:
     MAX_SECTIONS = 8
     NBUF = 8
+    PMAX = 64       # beats held by the rhythm check
+    NLRR = 16       # emitted log-RR history
     # flags stored per sample in the ring
     F_GAP = 1
     F_RESUME = 2
@@ -92,7 +102,23 @@ cdef class EcgKernel:
     cdef int W, pre_blank, peak_timeout, refractory, twave, init_len
     cdef int bls_win, bls_sep, loc_half, gdelay, settle, flat_len
     cdef double th, sb_factor, twave_ratio, sb_ratio
-    cdef double dt_cache, rr_cache, sb_due
+    cdef double dt_cache, rr_cache, sb_due, q_med
+    # --- rhythm check on detected beats (lag > 0) ---
+    cdef int lag
+    cdef double w_rr, w_amp, sig_min
+    cdef int npend
+    cdef int64_t pend_p[PMAX]
+    cdef int64_t pend_r[PMAX]
+    cdef double pend_v[PMAX]
+    cdef double pend_s[PMAX]
+    cdef uint8_t pend_q[PMAX]
+    cdef double best[PMAX]
+    cdef int prev[PMAX]
+    cdef bint sel[PMAX]
+    cdef double lrr[NLRR]
+    cdef int nlrr, lrrpos
+    cdef int64_t em_p           # MWI index of the last emitted beat, -1 if none
+    cdef double em_slope
     cdef double fs
     # --- feature stage ---
     cdef int64_t n              # samples consumed
@@ -144,7 +170,8 @@ cdef class EcgKernel:
     def __cinit__(self, double fs, double[:, ::1] sections, int W, int pre_blank,
                   int peak_timeout, int refractory, int twave, int init_len,
                   int bls_win, int bls_sep, int loc_half, int gdelay, int settle,
-                  int flat_len, double th, double sb_factor, double twave_ratio, double sb_ratio):
+                  int flat_len, int lag, double w_rr, double w_amp, double sig_min,
+                  double th, double sb_factor, double twave_ratio, double sb_ratio):
         cdef int i
         cdef int64_t size = 1
         if sections.shape[0] > MAX_SECTIONS or sections.shape[1] != 5:
@@ -172,13 +199,21 @@ cdef class EcgKernel:
         self.gdelay = gdelay
         self.settle = settle
         self.flat_len = flat_len
+        self.lag = lag
+        self.w_rr = w_rr
+        self.w_amp = w_amp
+        self.sig_min = sig_min
+        self.npend = 0
+        self.nlrr = 0
+        self.lrrpos = 0
+        self.em_p = -1
         self.th = th
         self.sb_factor = sb_factor
         self.twave_ratio = twave_ratio
         self.sb_ratio = sb_ratio
         # ring holds the whole learning period plus the look-back the
         # detection stage needs (pre-blank + timeout + window + localisation)
-        while size < init_len + flat_len + pre_blank + peak_timeout + 2 * W + 4 * loc_half + gdelay + 64:
+        while size < init_len + flat_len + lag + pre_blank + peak_timeout + 2 * W + 4 * loc_half + gdelay + 64:
             size <<= 1
         self.mask = size - 1
         self.rx = <double*> malloc(size * sizeof(double))
@@ -366,6 +401,7 @@ cdef class EcgKernel:
         # the threshold above the ordinary beats (MIT-BIH 203).
         cdef double q = _median8(self.qbuf)
         cdef double nz = _median8(self.nbuf)
+        self.q_med = q
         self.dt_cache = nz + self.th * (q - nz)
         self.rr_cache = _mean(self.rrbuf, NBUF)
         self._update_sb_due()
@@ -468,6 +504,120 @@ cdef class EcgKernel:
             j += 1
         return r
 
+    cdef void _emit(self, int64_t p, int64_t r, uint8_t q, double slope) noexcept nogil:
+        if r <= self.last_r:
+            r = self.last_r + 1
+        if self.em_p >= 0 and not (q & Q_AFTER_GAP) and p > self.em_p:
+            self.lrr[self.lrrpos] = log(<double> (p - self.em_p))
+            self.lrrpos = (self.lrrpos + 1) % NLRR
+            if self.nlrr < NLRR:
+                self.nlrr += 1
+        self.last_r = r
+        self.em_p = p
+        self.em_slope = slope
+        self._push_beat(r, q)
+
+    cdef void _rhythm(self, double* med, double* spread) noexcept nogil:
+        # median and robust spread (1.4826 MAD) of the recent log RR of the
+        # emitted beats: the expected interval, and how regular the rhythm
+        # is (sinus vs atrial fibrillation), so that regularity is trusted
+        # only as much as the rhythm itself is regular
+        cdef double a[NLRR]
+        cdef double b[NLRR]
+        cdef double m, v
+        cdef int n = self.nlrr, i, j
+        if n < 4:
+            med[0] = log(self.rr_cache if self.rr_cache > 1.0 else 1.0)
+            spread[0] = INFINITY
+            return
+        for i in range(n):
+            v = self.lrr[i]
+            j = i - 1
+            while j >= 0 and a[j] > v:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = v
+        m = 0.5 * (a[(n - 1) // 2] + a[n // 2])
+        for i in range(n):
+            v = fabs(self.lrr[i] - m)
+            j = i - 1
+            while j >= 0 and b[j] > v:
+                b[j + 1] = b[j]
+                j -= 1
+            b[j + 1] = v
+        v = 1.4826 * 0.5 * (b[(n - 1) // 2] + b[n // 2])
+        med[0] = m
+        spread[0] = v if v > self.sig_min else self.sig_min
+
+    cdef void _decide(self, int64_t limit, int64_t now) noexcept nogil:
+        # Rhythm check on the detected beats, decided `lag` samples late: the
+        # kept beats are the best-scoring subsequence, scoring each kept beat
+        # by its size against a typical beat (log ratio) and each interval by
+        # its log-deviation from the median recent interval divided by the
+        # rhythm's spread. In an irregular rhythm the spread is large and
+        # nearly every beat is kept; in a regular one a beat squeezed between
+        # two others (electrode-motion noise) must be large to stay. The
+        # detector's own state (thresholds, search-back) is not affected.
+        cdef int n = self.npend, i, j, end, nfin, k
+        cdef double lmed, sp, wr, c, bj, a, best_end
+        cdef int64_t d
+        cdef double qm = self.q_med if self.q_med > 0.0 else 1.0
+        if n == 0:
+            return
+        self._rhythm(&lmed, &sp)
+        wr = self.w_rr / sp
+        for j in range(n):
+            # every detected beat brings one unit of evidence, more or less by its size
+            a = 1.0 + self.w_amp * log(self.pend_v[j] / qm) if self.pend_v[j] > 0.0 else -INFINITY
+            bj = 0.0
+            if self.em_p >= 0 and not (self.pend_q[j] & Q_AFTER_GAP):
+                d = self.pend_p[j] - self.em_p
+                bj = -wr * fabs(log(<double> d) - lmed) if d > 0 else -INFINITY
+            self.prev[j] = -1
+            for i in range(j):
+                if self.pend_q[j] & Q_AFTER_GAP:
+                    break
+                d = self.pend_p[j] - self.pend_p[i]
+                if d < self.refractory:
+                    continue
+                c = self.best[i] - wr * fabs(log(<double> d) - lmed)
+                if c > bj:
+                    bj = c
+                    self.prev[j] = i
+            self.best[j] = bj + a
+        # best end: the path may stop early only at the price of the silence
+        # that follows, counted like the interval to `now`
+        end = -1
+        best_end = -INFINITY
+        for j in range(n):
+            c = self.best[j]
+            if now - self.pend_p[j] > 0 and log(<double> (now - self.pend_p[j])) > lmed:
+                c -= wr * (log(<double> (now - self.pend_p[j])) - lmed)
+            if c > best_end:
+                best_end = c
+                end = j
+        for j in range(n):
+            self.sel[j] = False
+        j = end
+        while j >= 0:
+            self.sel[j] = True
+            j = self.prev[j]
+        nfin = 0
+        while nfin < n and self.pend_p[nfin] < limit:
+            nfin += 1
+        for j in range(nfin):
+            if self.sel[j]:
+                self._emit(self.pend_p[j], self.pend_r[j], self.pend_q[j], self.pend_s[j])
+        k = 0
+        for j in range(nfin, n):
+            self.pend_p[k] = self.pend_p[j]
+            self.pend_r[k] = self.pend_r[j]
+            self.pend_v[k] = self.pend_v[j]
+            self.pend_s[k] = self.pend_s[j]
+            self.pend_q[k] = self.pend_q[j]
+            k += 1
+        self.npend = k
+
     cdef void _accept(self, int64_t p, double v, double slope, uint8_t q, int64_t r) noexcept nogil:
         if self.last_qrs >= 0 and not self.after_gap:
             self.rrbuf[self.rrpos] = <double> (p - self.last_qrs)
@@ -476,10 +626,17 @@ cdef class EcgKernel:
         self.qpos = (self.qpos + 1) % NBUF
         if self.after_gap:
             q |= Q_AFTER_GAP
-        if r <= self.last_r:
-            r = self.last_r + 1
-        self.last_r = r
-        self._push_beat(r, q)
+        if self.lag > 0:
+            if self.npend == PMAX:
+                self._decide(self.pend_p[0] + 1, p)
+            self.pend_p[self.npend] = p
+            self.pend_r[self.npend] = r
+            self.pend_v[self.npend] = v
+            self.pend_s[self.npend] = slope
+            self.pend_q[self.npend] = q
+            self.npend += 1
+        else:
+            self._emit(p, r, q, slope)
         self.last_qrs = p
         self.sb_ref = p
         self.last_slope = slope
@@ -528,6 +685,9 @@ cdef class EcgKernel:
         if self.cand_on and self.cand_i < lim:
             self.cand_on = False
             self._classify(self.cand_i, self.cand_v)
+        # beats held by the rhythm check are decided with what is known now
+        if self.npend > 0:
+            self._decide(self.pend_p[self.npend - 1] + 1, self.cut_from)
         self.pk_max = 0.0
         self.tsm = 0
         self.cand_on = False
@@ -579,7 +739,10 @@ cdef class EcgKernel:
             if self.blank <= 0:
                 self.cand_on = False
                 self._classify(self.cand_i, self.cand_v)
-        # 3. search-back after an unusually long interval
+        # 3. rhythm check of beats detected `lag` samples ago
+        if self.npend > 0 and k - self.lag > self.pend_p[0]:
+            self._decide(k - self.lag, k)
+        # 4. search-back after an unusually long interval
         if self.sb_v > 0.0 and <double> k > self.sb_due:
             if (self.sb_v > self.sb_ratio * self._threshold()
                     and (self.last_qrs < 0 or self.sb_i - self.last_qrs >= self.refractory)):
@@ -750,6 +913,7 @@ cdef class EcgKernel:
                 if self.cand_on:
                     self.cand_on = False
                     self._classify(self.cand_i, self.cand_v)
+                self._decide(self.n + 1, self.n)
             if self.in_gap:
                 self._push_gap(self.gap_start, self.n)
                 self.in_gap = False
