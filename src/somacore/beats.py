@@ -240,11 +240,24 @@ def make_kernel(kind: BeatKind, *, fs: float, params=None):
 
 
 def _assemble(kind, fs, n_samples, parts) -> Beats:
-    s = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-    q = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint8)
-    g = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, 2), np.int64)
-    onsets = None
-    if kind == "ppg":
-        onsets = np.concatenate([p[3] for p in parts])
-    return Beats(samples=s, fs=fs, kind=kind, quality=q, gaps=g, n_samples=int(n_samples),
-                 onsets=onsets)
+    """Build a :class:`Beats` from kernel outputs (trusted: int64/uint8 arrays)."""
+    if len(parts) == 1:
+        s, q, g = parts[0][0], parts[0][1], parts[0][2]
+        onsets = parts[0][3] if kind == "ppg" else None
+    else:
+        s = np.concatenate([p[0] for p in parts])
+        q = np.concatenate([p[1] for p in parts])
+        g = np.concatenate([p[2] for p in parts])
+        onsets = np.concatenate([p[3] for p in parts]) if kind == "ppg" else None
+    # The kernel's arrays are fresh, contiguous and of the right dtype, so the
+    # checks of Beats.__post_init__ are skipped: a live detector builds one
+    # result per chunk, and this keeps that cost to a few microseconds.
+    s.flags.writeable = False
+    q.flags.writeable = False
+    g.flags.writeable = False
+    if onsets is not None:
+        onsets.flags.writeable = False
+    out = object.__new__(Beats)
+    out.__dict__.update(samples=s, fs=fs, kind=kind, quality=q, gaps=g,
+                        n_samples=int(n_samples), onsets=onsets)
+    return out

@@ -70,6 +70,18 @@ cdef enum:
     Q_AFTER_GAP = 2
 
 
+def _empty_result():
+    s = np.empty(0, dtype=np.int64)
+    q = np.empty(0, dtype=np.uint8)
+    g = np.empty((0, 2), dtype=np.int64)
+    for a in (s, q, g):
+        a.flags.writeable = False
+    return (s, q, g)
+
+
+cdef tuple _NOTHING = _empty_result()
+
+
 cdef inline double _mean(double* a, int n) noexcept nogil:
     cdef double s = 0.0
     cdef int i
@@ -924,6 +936,9 @@ cdef class EcgKernel:
         cdef Py_ssize_t m = self.n_out - self.n_taken
         cdef Py_ssize_t g = self.n_gap - self.n_gap_taken
         cdef Py_ssize_t i
+        if m == 0 and g == 0:
+            # most live chunks decide nothing: no allocation for them
+            return _NOTHING
         s = np.empty(m, dtype=np.int64)
         q = np.empty(m, dtype=np.uint8)
         gaps = np.empty((g, 2), dtype=np.int64)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from somacore._validate import as_1d_signal, check_fs
+from somacore._validate import KERNEL_DTYPES, as_1d_signal, check_fs
 from somacore.beats import BeatKind, Beats, _assemble, make_kernel
+
+_KERNEL_CHARS = frozenset(dt.char for dt in KERNEL_DTYPES)
 
 
 class BeatDetector:
@@ -53,7 +55,11 @@ class BeatDetector:
         """Consume ``chunk`` (1-D samples) and return the beats decided so far."""
         if self._done:
             raise RuntimeError("BeatDetector.flush() was called; create a new detector.")
-        arr = as_1d_signal(chunk, what="chunk")
+        if (type(chunk) is np.ndarray and chunk.ndim == 1
+                and chunk.dtype.char in _KERNEL_CHARS and chunk.dtype.isnative):
+            arr = chunk  # the common live case: no validation cost per chunk
+        else:
+            arr = as_1d_signal(chunk, what="chunk")
         part = self._kernel.process(arr)
         self._n += int(arr.shape[0])
         return _assemble(self.kind, self.fs, self._n, [part])
