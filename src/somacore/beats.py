@@ -223,9 +223,7 @@ def detect_beats(x, *, fs: float, kind: BeatKind = "ecg", params=None) -> Beats:
     fs = check_fs(fs, lo=50.0, hi=10_000.0, what=f"{kind.upper()} signal")
     arr = as_1d_signal(x, what=f"{kind.upper()} signal")
     kernel = make_kernel(kind, fs=fs, params=params)
-    s1, q1, g1 = kernel.process(arr)
-    s2, q2, g2 = kernel.flush()
-    return _assemble(kind, fs, arr.shape[0], [(s1, q1, g1), (s2, q2, g2)])
+    return _assemble(kind, fs, arr.shape[0], [kernel.process(arr), kernel.flush()])
 
 
 def make_kernel(kind: BeatKind, *, fs: float, params=None):
