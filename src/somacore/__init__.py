@@ -23,24 +23,36 @@ _LAZY = {
     "hrv_from_intervals": "somacore.hrv_metrics",
     "HeartRate": "somacore.hr_series",
     "heart_rate": "somacore.hr_series",
+    "Recording": "somacore.signals",
+    "Channel": "somacore.signals",
+    "Session": "somacore.stream.session",
+    "read": "somacore.plugins",
 }
-_SUBMODULES = {"eval", "stream", "io", "beats", "hrv_metrics", "hr_series", "artifacts", "data"}
+_SUBMODULES = {"eval", "stream", "io", "beats", "hrv_metrics", "hr_series", "artifacts", "data",
+               "pulse", "plugins", "readers", "drivers", "testing", "signals", "sinks", "numba"}
 
 __all__ = [
     "HRV",
     "Beats",
+    "Channel",
     "HeartRate",
+    "Recording",
+    "Session",
     "__version__",
     "detect_beats",
     "heart_rate",
     "hrv",
     "hrv_from_intervals",
+    "read",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from somacore.beats import Beats, detect_beats
     from somacore.hr_series import HeartRate, heart_rate
     from somacore.hrv_metrics import HRV, hrv, hrv_from_intervals
+    from somacore.plugins import read
+    from somacore.signals import Channel, Recording
+    from somacore.stream.session import Session
 
 
 def __getattr__(name: str) -> Any:

@@ -44,8 +44,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the ``somacore`` command."""
+def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
+    """Return the argument parser of the ``somacore`` command.
+
+    Parameters
+    ----------
+    with_plugins : bool
+        Let installed plugins add their commands (``somacore_register_commands``).
+    """
     p = argparse.ArgumentParser(
         prog="somacore",
         description="Fast heartbeat, breath and synchrony analysis of physiological signals.",
@@ -54,7 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser("demo", help="analyse the bundled real ECG excerpt and print a table")
     d.set_defaults(func=_demo)
+    pl = sub.add_parser("plugins", help="list plugins with their distribution and version")
+    pl.set_defaults(func=_plugins)
+    if with_plugins:
+        from somacore.plugins import get_manager
+
+        # plugins add their own commands; loaded when the CLI starts, never at import
+        get_manager().register_commands(sub)
     return p
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from somacore.plugins import print_plugins
+
+    return int(print_plugins() or 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,106 @@
+"""somacore's built-in plugin: registered through the same hooks as third parties.
+
+Registers the numpy-only readers (csv, wfdb, e4, opensignals), the csv writer,
+the ``replay`` driver and the heart-rate metrics (``hr`` from ECG, ``pulse_rate``
+from PPG). Loaded first by :class:`~somacore.plugins.PluginManager`, so its
+names take precedence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from somacore.plugins.hookspecs import hookimpl
+from somacore.plugins.types import Window
+
+__all__ = ["RateMetric"]
+
+
+class RateMetric:
+    """Mean heart (or pulse) rate over a window, from the detected beats.
+
+    Parameters
+    ----------
+    name : str
+        Metric name.
+    kind : {"ecg", "ppg"}
+        Input stream kind. ECG gives heart rate from RR intervals, PPG pulse
+        rate from PP intervals; they are kept apart.
+    window_s : float
+        Window length it is designed for.
+
+    Notes
+    -----
+    Only intervals whose two beats both lie in the window and that do not span
+    lost signal count; the rate is ``60 / mean(interval)``, NaN with fewer than
+    two valid intervals.
+    """
+
+    def __init__(self, name: str, kind: str, *, window_s: float = 10.0) -> None:
+        self.name = name
+        self.kind = kind
+        self.inputs = (kind,)
+        self.window_s = float(window_s)
+        prefix = "hr" if kind == "ecg" else "pr"
+        self._out = f"{prefix}_bpm"
+        self.outputs = {self._out: "bpm", "n_beats": "count"}
+
+    def compute(self, window: Window) -> dict[str, float]:
+        """Mean rate and beat count in the window."""
+        s = window.kind(self.kind)
+        iv = s.intervals if s.intervals is not None else np.zeros(0)
+        iv = iv[1:] if iv.size else iv  # the first interval starts before the window
+        iv = iv[np.isfinite(iv)]
+        rate = 60.0 / float(iv.mean()) if iv.size >= 2 else float("nan")
+        n = 0 if s.beats is None else int(s.beats.size)
+        return {self._out: rate, "n_beats": float(n)}
+
+    def __repr__(self) -> str:
+        return f"RateMetric({self.name!r}, kind={self.kind!r})"
+
+
+@hookimpl
+def somacore_register_readers(register: Any) -> None:
+    from somacore.readers import CsvReader, E4Reader, OpenSignalsReader, WfdbReader
+
+    register(CsvReader())
+    register(WfdbReader())
+    register(E4Reader())
+    register(OpenSignalsReader())
+
+
+@hookimpl
+def somacore_register_writers(register: Any) -> None:
+    from somacore.readers import CsvWriter
+
+    register(CsvWriter())
+
+
+@hookimpl
+def somacore_register_drivers(register: Any) -> None:
+    from somacore.drivers.replay import ReplayDriver
+
+    register("replay", ReplayDriver,
+             description="plays a recording or file as chunks at recorded timestamps")
+
+
+@hookimpl
+def somacore_register_metrics(register: Any) -> None:
+    register(RateMetric("hr", "ecg"))
+    register(RateMetric("pulse_rate", "ppg"))
+
+
+@hookimpl(trylast=True)
+def somacore_open_reader(path: Path) -> Any:
+    """Folders: an Empatica E4 export folder is opened by the e4 reader."""
+    from somacore.readers import E4Reader
+
+    p = Path(path)
+    if p.is_dir():
+        r = E4Reader()
+        if r.sniff(p):
+            return r
+    return None
