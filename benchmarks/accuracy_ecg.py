@@ -60,7 +60,7 @@ def _detectors(use_refs: bool) -> dict[str, Callable[[np.ndarray, float], np.nda
         import neurokit2 as nk
 
         def _nk(x: np.ndarray, fs: float) -> np.ndarray:
-            _, info = nk.ecg_peaks(x, sampling_rate=int(round(fs)))
+            _, info = nk.ecg_peaks(x, sampling_rate=round(fs))
             return np.asarray(info["ECG_R_Peaks"])
 
         dets["neurokit2"] = _nk
