@@ -23,31 +23,53 @@ _LAZY = {
     "hrv_from_intervals": "somacore.hrv_metrics",
     "HeartRate": "somacore.hr_series",
     "heart_rate": "somacore.hr_series",
+    "Breaths": "somacore.breath",
+    "BreathParams": "somacore.breath",
+    "segment_breaths": "somacore.breath",
+    "breathing_rate": "somacore.breath",
+    "breath_variability": "somacore.breath",
+    "rsa": "somacore.breath",
     "Recording": "somacore.signals",
     "Channel": "somacore.signals",
     "Session": "somacore.stream.session",
     "read": "somacore.plugins",
 }
-_SUBMODULES = {"eval", "stream", "io", "beats", "hrv_metrics", "hr_series", "artifacts", "data",
-               "pulse", "plugins", "readers", "drivers", "testing", "signals", "sinks", "numba"}
+_SUBMODULES = {
+    "artifacts", "beats", "breath", "data", "drivers", "eval", "hr_series", "hrv_metrics", "io",
+    "numba", "plugins", "pulse", "readers", "signals", "sinks", "stream", "testing",
+}
 
 __all__ = [
     "HRV",
     "Beats",
+    "BreathParams",
+    "Breaths",
     "Channel",
     "HeartRate",
     "Recording",
     "Session",
     "__version__",
+    "breath_variability",
+    "breathing_rate",
     "detect_beats",
     "heart_rate",
     "hrv",
     "hrv_from_intervals",
     "read",
+    "rsa",
+    "segment_breaths",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from somacore.beats import Beats, detect_beats
+    from somacore.breath import (
+        BreathParams,
+        Breaths,
+        breath_variability,
+        breathing_rate,
+        rsa,
+        segment_breaths,
+    )
     from somacore.hr_series import HeartRate, heart_rate
     from somacore.hrv_metrics import HRV, hrv, hrv_from_intervals
     from somacore.plugins import read
