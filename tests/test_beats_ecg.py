@@ -89,6 +89,27 @@ def test_stream_single_samples_equals_batch():
     _same(_stream(x, fs, list(range(1, x.size))), somacore.detect_beats(x, fs=fs))
 
 
+@pytest.mark.parametrize("fs_to", [250.0, 1000.0])
+def test_stream_equals_batch_decimated_rates(fs_to):
+    # the detection stage runs per block of D samples (D = 2 at 250 Hz, 10 at
+    # 1000 Hz): gaps and flat runs that start and end inside a block, and
+    # chunk boundaries anywhere, must not change anything
+    x, fs, _, _ = ecg_record("mitdb", "208", 40.0)
+    t = np.arange(int(x.size * fs_to / fs)) / fs_to
+    y = np.interp(t, np.arange(x.size) / fs, x.astype(np.float64))
+    a = int(17.3 * fs_to) + 1
+    y[a:a + int(0.37 * fs_to) + 3] = np.nan
+    b = int(25.1 * fs_to) + 3
+    y[b:b + int(0.5 * fs_to) + 1] = y[b]
+    rng = np.random.default_rng(7)
+    cuts = sorted(rng.integers(0, y.size, 60).tolist())
+    batch = somacore.detect_beats(y, fs=fs_to)
+    assert len(batch) > 30
+    _same(_stream(y, fs_to, cuts), batch)
+    _same(_stream(y[: int(12 * fs_to)], fs_to, list(range(1, int(12 * fs_to)))),
+          somacore.detect_beats(y[: int(12 * fs_to)], fs=fs_to))
+
+
 def test_stream_rejects_use_after_flush():
     det = BeatDetector(fs=360.0)
     det.flush()
@@ -97,24 +118,36 @@ def test_stream_rejects_use_after_flush():
 
 
 # ----------------------------------------------------- kernel vs reference
-def test_feature_stage_matches_reference():
+@pytest.mark.parametrize(("fs_to", "dec"), [(None, 3), (1000.0, 10), (None, 1)])
+def test_feature_stage_matches_reference(fs_to, dec):
+    # the kernel's MWI is computed per block of D samples; it must equal the
+    # full-rate MWI (window W*D samples) at each block's last sample
     from somacore._design import bandpass_sections
     from somacore._reference.ecg_feature import ecg_feature
 
     x, fs, _, _ = ecg_record("mitdb", "208", 10.0)
     x = x.astype(np.float64)
-    x[1000:1030] = np.nan
-    x[2000:2100] = x[2000]                      # a clipped stretch
+    if fs_to is not None:
+        t = np.arange(int(x.size * fs_to / fs)) / fs_to
+        x, fs = np.interp(t, np.arange(x.size) / fs, x), fs_to
+    a = int(1000 / 360 * fs) + 1                # not block-aligned
+    x[a:a + int(0.08 * fs)] = np.nan
+    c = int(2000 / 360 * fs) + 2
+    x[c:c + int(0.28 * fs)] = x[c]              # a clipped stretch
     p = EcgParams()
-    k = _ecg_kernel(fs, p)
+    k = _ecg_kernel(fs, p) if dec != 1 else _ecg_kernel(fs, p, decimation=1)
+    assert k.decimation == dec
     y, d, m = k.feature_trace(x)
+    assert m.size == x.size // dec
     sos = bandpass_sections(*p.band_hz, fs=fs)
-    yr, dr, mr = ecg_feature(x, sos, window=round(p.window_s * fs),
-                             settle=round(p.settle_s * fs), flat_len=round(p.flat_s * fs))
+    yr, dr, mr = ecg_feature(x, sos, window=k.window_blocks * dec,
+                             settle=round(p.settle_s * fs), flat_len=round(p.flat_s * fs),
+                             decimation=dec)
     scale = np.abs(mr).max()
     np.testing.assert_allclose(y, yr, atol=1e-9 * np.abs(yr).max())
     np.testing.assert_allclose(d, dr, atol=1e-9 * np.abs(dr).max())
     np.testing.assert_allclose(m, mr, atol=1e-9 * scale)
+    assert np.count_nonzero(m == 0.0) == np.count_nonzero(mr == 0.0)
 
 
 def test_filter_design_matches_scipy():

@@ -145,6 +145,16 @@ class EcgParams:
     :mod:`somacore._core._ecg`, step 7): it removes electrode-motion artefacts
     squeezed between real beats; beats are then reported that much later by
     :class:`~somacore.stream.BeatDetector`.
+
+    The detection stage runs at a decimated rate ``fs / D`` with
+    ``D = max(1, floor(fs / 100))``: the filters and derivative see every
+    sample, the moving-window integral is evaluated once per block of ``D``
+    samples, and the peak, threshold and rhythm logic works on blocks. The
+    time parameters are therefore rounded to blocks (``window_s``,
+    ``pre_blank_s``, ``peak_timeout_s``, ``refractory_s``, ``twave_s``,
+    ``learn_s``, ``rhythm_lag_s``) or to samples (``shift_sep_s``,
+    ``locate_s``, ``settle_s``, ``flat_s``); beat positions are full-rate
+    samples (the R peak is searched on the raw signal at full rate).
     """
 
     band_hz: tuple[float, float] = (5.0, 15.0)
@@ -168,7 +178,7 @@ class EcgParams:
     searchback_ratio: float = 0.5
 
 
-def _ecg_kernel(fs: float, params: EcgParams):
+def _ecg_kernel(fs: float, params: EcgParams, decimation: int | None = None):
     from somacore._core._ecg import EcgKernel
     from somacore._design import bandpass_sections, group_delay
 
@@ -176,16 +186,26 @@ def _ecg_kernel(fs: float, params: EcgParams):
     hi = min(hi, 0.45 * fs)
     sos = np.ascontiguousarray(bandpass_sections(lo, hi, fs=fs, order=2))
     gd = group_delay(sos, 0.5 * (lo + hi), fs=fs)
+    # The detection stage runs once per block of D samples, at fs / D >= 100 Hz
+    # (360 Hz -> 3, 250 Hz -> 2, 1000 Hz -> 10, below 200 Hz -> 1); the
+    # feature is still computed from every sample (see somacore._core._ecg).
+    # ``decimation`` overrides D (testing; 1 is the undecimated detector).
+    dec = max(1, int(fs // 100.0)) if decimation is None else int(decimation)
+    fsb = fs / dec
 
-    def n(sec: float) -> int:
+    def n(sec: float) -> int:          # samples
         return max(1, round(sec * fs))
 
+    def nb(sec: float) -> int:         # blocks
+        return max(1, round(sec * fsb))
+
+    w = nb(params.window_s)
     return EcgKernel(
-        fs, sos, n(params.window_s), n(params.pre_blank_s), n(params.peak_timeout_s),
-        n(params.refractory_s), n(params.twave_s), n(params.learn_s),
-        n(params.window_s), n(params.shift_sep_s), n(params.locate_s), round(gd),
+        fs, sos, dec, w, nb(params.pre_blank_s), nb(params.peak_timeout_s),
+        nb(params.refractory_s), nb(params.twave_s), nb(params.learn_s),
+        w * dec, n(params.shift_sep_s), n(params.locate_s), round(gd),
         n(params.settle_s), max(4, n(params.flat_s)),
-        round(params.rhythm_lag_s * fs), params.rhythm_weight, params.amplitude_weight,
+        round(params.rhythm_lag_s * fsb), params.rhythm_weight, params.amplitude_weight,
         params.rhythm_spread_min, params.threshold, params.searchback_rr,
         params.twave_slope_ratio, params.searchback_ratio,
     )

@@ -10,8 +10,9 @@ any chunking (the batch API is ``process(all); flush()``).
 
 Algorithm (a Hamilton-Tompkins / Pan-Tompkins family detector):
 
-1. feature: band-pass (cascaded biquads) -> 5-point derivative -> square ->
-   moving-window integral (MWI) of ``W`` samples;
+1. feature: band-pass (cascaded biquads) -> 5-point derivative -> absolute
+   value -> moving-window integral (MWI) over ``W*D`` samples, evaluated once
+   per block of ``D`` samples (see "Decimated detection" below);
 2. peaks of the MWI: a rising maximum, declared when the MWI falls below
    half of it or ``peak_timeout`` samples have passed;
 3. pre-blanking: a peak is held for ``pre_blank`` samples and replaced by a
@@ -34,11 +35,27 @@ Algorithm (a Hamilton-Tompkins / Pan-Tompkins family detector):
    are dropped; in irregular rhythms (atrial fibrillation, ectopy) the spread
    is large and the check keeps nearly everything.
 
-The thresholds are learnt from the first ``init_len`` samples; the detection
-stage then replays those samples from the kernel's ring buffer, so no beat at
+The thresholds are learnt from the first ``init_len`` blocks; the detection
+stage then replays those blocks from the kernel's ring buffer, so no beat at
 the start of a record is lost and the replay is the same in any chunking.
 Non-finite samples are gaps: filters restart after them, no interval spans
 them and they are reported.
+
+Decimated detection (exact subsampling). The filters, the derivative, the
+raw-sample ring (for the R peak), the derivative ring (for the slope and
+baseline-shift test) and the gap / flat-run checks run on every sample. The
+samples are grouped in blocks of ``D`` samples aligned to the absolute sample
+index (block ``j`` is samples ``[j*D, (j+1)*D)``, so any chunking gives the
+same blocks); the |derivative| of a block is summed, and at each block end
+the MWI is updated with that sum over a window of ``W`` blocks. The MWI of
+block ``j`` is therefore exactly the full-rate MWI with a ``W*D``-sample
+window at sample ``(j+1)*D - 1``. Steps 2-5 and 7 run once per block, on
+block indices, with every time parameter given in blocks (the public layer
+converts seconds at ``fs / D``). A block that contains any gap sample is a
+gap block. The slope test of a candidate at block ``p`` and the R-peak search
+run at full rate on the windows ending at sample ``(p+1)*D - 1``; beat
+samples and gap ranges are reported in full-rate samples. ``D = 1`` is the
+undecimated detector.
 """
 
 cimport cython
@@ -48,6 +65,17 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 from _filters cimport Biquad, biquad_settle, biquad_step
+
+# GCC's straight-line (SLP) vectorizer pairs the filter states in the hot loop
+# of _run into vector registers (they are stored back to adjacent fields),
+# which adds a shuffle per pair per sample and costs ~20 instructions/sample
+# over plain scalar code. Results are unaffected either way (no reassociation).
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize("no-tree-slp-vectorize")
+    #endif
+    """
 
 import numpy as np
 
@@ -62,6 +90,7 @@ cdef enum:
     NBUF = 8
     PMAX = 64       # beats held by the rhythm check
     NLRR = 16       # emitted log-RR history
+    NLOG = 2048     # table of log(k) for the intervals (in blocks) of the rhythm check
     # flags stored per sample in the ring
     F_GAP = 1
     F_RESUME = 2
@@ -111,6 +140,9 @@ cdef class EcgKernel:
     cdef Biquad sec[MAX_SECTIONS]
     cdef Biquad sec0[MAX_SECTIONS]
     cdef int nsec
+    # W, pre_blank, peak_timeout, refractory, twave, init_len, lag: blocks;
+    # bls_win, bls_sep, loc_half, gdelay, settle, flat_len: samples
+    cdef int D                  # samples per block (decimation factor)
     cdef int W, pre_blank, peak_timeout, refractory, twave, init_len
     cdef int bls_win, bls_sep, loc_half, gdelay, settle, flat_len
     cdef double th, sb_factor, twave_ratio, sb_ratio
@@ -128,27 +160,32 @@ cdef class EcgKernel:
     cdef int prev[PMAX]
     cdef bint sel[PMAX]
     cdef double lrr[NLRR]
+    cdef double lsort[NLRR]     # the same values, kept sorted
     cdef int nlrr, lrrpos
-    cdef int64_t em_p           # MWI index of the last emitted beat, -1 if none
+    cdef int64_t em_p           # block of the last emitted beat, -1 if none
     cdef double em_slope
     cdef double fs
+    cdef double* logtab         # logtab[k] = log(k), the same values log() returns
     # --- feature stage ---
     cdef int64_t n              # samples consumed
-    cdef int64_t mask
-    cdef double* rx             # raw (as double)
-    cdef double* ry             # band-passed
-    cdef double* rd             # derivative
-    cdef double* rm             # MWI feature
-    cdef uint8_t* rf            # per-sample flags
-    cdef double* mwi            # window of squared derivative
+    cdef int64_t nb             # blocks completed (= n // D)
+    cdef int64_t mask, bmask
+    cdef double* rx             # raw (as double), per sample
+    cdef double* ry             # band-passed, per sample
+    cdef double* rd             # derivative, per sample
+    cdef double* rm             # MWI feature, per block
+    cdef uint8_t* rf            # flags, per block
+    cdef double* mwi            # window of block sums of |derivative|
     cdef int mwi_pos
     cdef double mwi_sum
+    cdef double blk_sum         # sum of |derivative| in the current block
+    cdef uint8_t blk_flag       # flags collected in the current block
     cdef double yh[4]
     cdef bint in_gap, started, flat_gap
     cdef int64_t gap_start
     cdef double prev_x
     cdef int64_t run_start      # first sample of the current run of equal values
-    cdef int64_t cut_from       # start of the gap the detection stage must honour
+    cdef int64_t cut_from       # block where the gap the detection stage must honour starts
     cdef int64_t since_valid
     # --- detection stage ---
     cdef int64_t ndet
@@ -164,13 +201,13 @@ cdef class EcgKernel:
     cdef double nbuf[NBUF]
     cdef double rrbuf[NBUF]
     cdef int qpos, npos, rrpos
-    cdef int64_t last_qrs       # MWI index of last QRS, -1 if none since start/gap
+    cdef int64_t last_qrs       # block of last QRS, -1 if none since start/gap
     cdef int64_t sb_ref         # reference time for search-back timing
     cdef double last_slope
     cdef bint after_gap, det_in_gap
     cdef double sb_v, sb_slope
     cdef int64_t sb_i, sb_r
-    cdef int64_t last_r         # last emitted R sample
+    cdef int64_t last_r         # last emitted R sample (full rate)
     # --- outputs ---
     cdef int64_t* out_s
     cdef uint8_t* out_q
@@ -179,16 +216,19 @@ cdef class EcgKernel:
     cdef Py_ssize_t n_gap, cap_gap, n_gap_taken
     cdef bint flushed
 
-    def __cinit__(self, double fs, double[:, ::1] sections, int W, int pre_blank,
+    def __cinit__(self, double fs, double[:, ::1] sections, int D, int W, int pre_blank,
                   int peak_timeout, int refractory, int twave, int init_len,
                   int bls_win, int bls_sep, int loc_half, int gdelay, int settle,
                   int flat_len, int lag, double w_rr, double w_amp, double sig_min,
                   double th, double sb_factor, double twave_ratio, double sb_ratio):
         cdef int i
-        cdef int64_t size = 1
+        cdef int64_t size = 1, bsize = 1, nblk
         if sections.shape[0] > MAX_SECTIONS or sections.shape[1] != 5:
             raise ValueError("bad filter sections")
+        if D < 1 or W < 1:
+            raise ValueError("bad decimation or window")
         self.fs = fs
+        self.D = D
         self.nsec = sections.shape[0]
         for i in range(self.nsec):
             self.sec0[i].b0 = sections[i, 0]
@@ -223,31 +263,43 @@ cdef class EcgKernel:
         self.sb_factor = sb_factor
         self.twave_ratio = twave_ratio
         self.sb_ratio = sb_ratio
-        # ring holds the whole learning period plus the look-back the
-        # detection stage needs (pre-blank + timeout + window + localisation)
-        while size < init_len + flat_len + lag + pre_blank + peak_timeout + 2 * W + 4 * loc_half + gdelay + 64:
+        # the rings hold the whole learning period plus the look-back the
+        # detection stage needs (pre-blank + timeout + window + localisation):
+        # in blocks for the feature, in samples for the raw signal/derivative
+        nblk = init_len + flat_len // D + 2 + lag + pre_blank + peak_timeout + 2 * W + 64
+        while bsize < nblk:
+            bsize <<= 1
+        self.bmask = bsize - 1
+        while size < nblk * D + flat_len + bls_win + 4 * loc_half + gdelay + 64:
             size <<= 1
         self.mask = size - 1
         self.rx = <double*> malloc(size * sizeof(double))
         self.ry = <double*> malloc(size * sizeof(double))
         self.rd = <double*> malloc(size * sizeof(double))
-        self.rm = <double*> malloc(size * sizeof(double))
-        self.rf = <uint8_t*> malloc(size * sizeof(uint8_t))
+        self.rm = <double*> malloc(bsize * sizeof(double))
+        self.rf = <uint8_t*> malloc(bsize * sizeof(uint8_t))
         self.mwi = <double*> malloc(W * sizeof(double))
         self.cap_out = 1024
         self.out_s = <int64_t*> malloc(self.cap_out * sizeof(int64_t))
         self.out_q = <uint8_t*> malloc(self.cap_out * sizeof(uint8_t))
         self.cap_gap = 16
         self.out_g = <int64_t*> malloc(2 * self.cap_gap * sizeof(int64_t))
+        self.logtab = <double*> malloc(NLOG * sizeof(double))
         if (self.rx == NULL or self.ry == NULL or self.rd == NULL or self.rm == NULL
                 or self.rf == NULL or self.mwi == NULL or self.out_s == NULL
-                or self.out_q == NULL or self.out_g == NULL):
+                or self.out_q == NULL or self.out_g == NULL or self.logtab == NULL):
             raise MemoryError()
+        self.logtab[0] = -INFINITY
+        for i in range(1, NLOG):
+            self.logtab[i] = log(<double> i)
         memset(self.mwi, 0, W * sizeof(double))
-        memset(self.rf, 0, size * sizeof(uint8_t))
+        memset(self.rf, 0, bsize * sizeof(uint8_t))
         self.mwi_pos = 0
         self.mwi_sum = 0.0
+        self.blk_sum = 0.0
+        self.blk_flag = 0
         self.n = 0
+        self.nb = 0
         self.in_gap = False
         self.flat_gap = False
         self.det_in_gap = False
@@ -273,6 +325,7 @@ cdef class EcgKernel:
     def __dealloc__(self):
         free(self.rx); free(self.ry); free(self.rd); free(self.rm); free(self.rf)
         free(self.mwi); free(self.out_s); free(self.out_q); free(self.out_g)
+        free(self.logtab)
 
     # ------------------------------------------------------------------ outputs
     cdef int _push_beat(self, int64_t s, uint8_t q) noexcept nogil:
@@ -310,29 +363,70 @@ cdef class EcgKernel:
 
     # ------------------------------------------------------------ feature stage
     cdef inline void _mark_gap(self, int64_t k) noexcept nogil:
+        # sample k is a gap, and so is its block
+        cdef int64_t b = k // self.D
+        if b < self.nb:
+            # a completed block (flat run marked retroactively)
+            self.rm[b & self.bmask] = 0.0
+            self.rf[b & self.bmask] = F_GAP
+        else:
+            self.blk_flag |= F_GAP
         k = k & self.mask
         self.rx[k] = 0.0
         self.ry[k] = 0.0
         self.rd[k] = 0.0
-        self.rm[k] = 0.0
-        self.rf[k] = F_GAP
 
-    cdef inline void _feature(self, double x) noexcept nogil:
+    cdef inline double _block_mwi(self) noexcept nogil:
+        # end of a block: the MWI over the last W block sums. The running sum
+        # is recomputed once per window so rounding error cannot build up
+        # over a long record. The fast path in _run inlines the same
+        # arithmetic.
+        cdef int i
+        self.mwi_sum += self.blk_sum - self.mwi[self.mwi_pos]
+        self.mwi[self.mwi_pos] = self.blk_sum
+        self.blk_sum = 0.0
+        self.mwi_pos += 1
+        if self.mwi_pos == self.W:
+            self.mwi_pos = 0
+            self.mwi_sum = 0.0
+            for i in range(self.W):
+                self.mwi_sum += self.mwi[i]
+        # suppress the feature while the filters settle after a start or gap
+        return self.mwi_sum if self.since_valid > self.settle else 0.0
+
+    cdef inline uint8_t _close_block(self, double m) noexcept nogil:
+        # store block nb (MWI m) with its flags: a block touched by a gap is a
+        # gap (feature 0); a restart inside a gap block marks the next clean
+        # block. Returns the block's flags.
+        cdef uint8_t flag = self.blk_flag
+        cdef int64_t b = self.nb & self.bmask
+        if flag & F_GAP:
+            self.blk_flag = flag & F_RESUME
+            flag = F_GAP
+            m = 0.0
+        else:
+            self.blk_flag = 0
+        self.rm[b] = m
+        self.rf[b] = flag
+        self.nb += 1
+        return flag
+
+    cdef bint _feature(self, double x) noexcept nogil:
+        # one sample through the general path; True if it closed a block
         cdef int64_t n = self.n
         cdef int64_t k = n & self.mask
         cdef int64_t j
         cdef int i
-        cdef double y, d, d2
-        cdef uint8_t flag = 0
+        cdef double y, d
         if not isfinite(x):
             if not self.in_gap:
                 self.in_gap = True
                 self.flat_gap = False
                 self.gap_start = n
-                self.cut_from = n
+                self.cut_from = n // self.D
             self._mark_gap(n)
             self.n = n + 1
-            return
+            return self._end_of_block()
         # A run of identical values longer than flat_len is a flat or clipped
         # (saturated) stretch: no ECG stays exactly constant that long, and
         # the jumps into and out of saturation must not become beats. The run
@@ -344,21 +438,21 @@ cdef class EcgKernel:
                     self.in_gap = True
                     self.flat_gap = True
                     self.gap_start = self.run_start
-                    self.cut_from = self.run_start
+                    self.cut_from = self.run_start // self.D
                     j = self.run_start
                     while j < n:
                         self._mark_gap(j)
                         j += 1
                 self._mark_gap(n)
                 self.n = n + 1
-                return
+                return self._end_of_block()
         else:
             self.run_start = n
         self.prev_x = x
         if self.in_gap or not self.started:
             if self.in_gap:
                 self._push_gap(self.gap_start, n)
-                flag = F_RESUME
+                self.blk_flag |= F_RESUME
             self.in_gap = False
             self.flat_gap = False
             self.started = True
@@ -374,6 +468,7 @@ cdef class EcgKernel:
             self.yh[3] = y
             memset(self.mwi, 0, self.W * sizeof(double))
             self.mwi_sum = 0.0
+            self.blk_sum = 0.0
             self.since_valid = 0
         y = x
         for i in range(self.nsec):
@@ -384,27 +479,21 @@ cdef class EcgKernel:
         self.yh[2] = self.yh[1]
         self.yh[1] = self.yh[0]
         self.yh[0] = y
-        # moving-window integral of d^2; the running sum is recomputed once
-        # per window so rounding error cannot build up over a long record
         # |d| rather than d*d (Hamilton & Tompkins 1986): squaring would turn a
         # wide ectopic beat with half the slope into a quarter of the energy
-        d2 = fabs(d)
-        self.mwi_sum += d2 - self.mwi[self.mwi_pos]
-        self.mwi[self.mwi_pos] = d2
-        self.mwi_pos += 1
-        if self.mwi_pos == self.W:
-            self.mwi_pos = 0
-            self.mwi_sum = 0.0
-            for i in range(self.W):
-                self.mwi_sum += self.mwi[i]
+        self.blk_sum += fabs(d)
         self.since_valid += 1
         self.rx[k] = x
         self.ry[k] = y
         self.rd[k] = d
-        # suppress the feature while the filters settle after a start or gap
-        self.rm[k] = self.mwi_sum if self.since_valid > self.settle else 0.0
-        self.rf[k] = flag
         self.n = n + 1
+        return self._end_of_block()
+
+    cdef inline bint _end_of_block(self) noexcept nogil:
+        if self.n != (self.nb + 1) * self.D:
+            return False
+        self._close_block(self._block_mwi())
+        return True
 
     # ---------------------------------------------------------- detection stage
     cdef inline void _update_levels(self) noexcept nogil:
@@ -430,8 +519,10 @@ cdef class EcgKernel:
         # Initial QRS level: mean of the per-second maxima of the feature over
         # the learning period (Hamilton & Tompkins 1986); noise level zero; RR
         # one second. The period is replayed afterwards with these levels.
-        cdef int64_t end = self.n
-        cdef int64_t sec = <int64_t> self.fs
+        # Everything here is in blocks (fs / D per second).
+        cdef double fsb = self.fs / self.D
+        cdef int64_t end = self.nb
+        cdef int64_t sec = <int64_t> fsb
         cdef int64_t a, j
         cdef double mx, tot = 0.0
         cdef int cnt = 0, i
@@ -442,8 +533,8 @@ cdef class EcgKernel:
             mx = 0.0
             j = a
             while j < a + sec and j < end:
-                if self.rm[j & self.mask] > mx:
-                    mx = self.rm[j & self.mask]
+                if self.rm[j & self.bmask] > mx:
+                    mx = self.rm[j & self.bmask]
                 j += 1
             if mx > 0.0:
                 tot += mx
@@ -452,7 +543,7 @@ cdef class EcgKernel:
         for i in range(NBUF):
             self.qbuf[i] = tot / cnt if cnt > 0 else 0.0
             self.nbuf[i] = 0.0
-            self.rrbuf[i] = self.fs
+            self.rrbuf[i] = fsb
         self.qpos = 0
         self.npos = 0
         self.rrpos = 0
@@ -460,18 +551,20 @@ cdef class EcgKernel:
         self.initialized = True
 
     cdef void _slopes(self, int64_t p, double* slope, bint* shift) noexcept nogil:
-        # Max |derivative| over the window that produced MWI peak p, and the
+        # Max |derivative| over the window that produced MWI peak p (a block;
+        # the window ends at its last sample, at full rate), and the
         # baseline-shift test: a QRS has a rising and a falling edge of
         # comparable size close together; a baseline step has only one.
-        cdef int64_t j, lo = p - self.bls_win
-        cdef int64_t jmax = p, jmin = p
+        cdef int64_t e = (p + 1) * self.D - 1
+        cdef int64_t j, lo = e - self.bls_win
+        cdef int64_t jmax = e, jmin = e
         cdef double mx = 0.0, mn = 0.0, v
         if lo < 0:
             lo = 0
         if lo < self.n - self.mask:
             lo = self.n - self.mask
         j = lo
-        while j <= p:
+        while j <= e:
             v = self.rd[j & self.mask]
             if v > mx:
                 mx = v
@@ -486,17 +579,19 @@ cdef class EcgKernel:
                         and (jmax - jmin if jmax > jmin else jmin - jmax) < self.bls_sep)
 
     cdef int64_t _locate(self, int64_t p) noexcept nogil:
-        # R peak on the raw signal. The MWI peak at p integrates the slopes of
-        # [p - W, p] seen through the band-pass delay, so the QRS lies in
-        # [p - W - delay, p - delay]. The fiducial is the sample of largest
+        # R peak on the raw signal. The MWI peak at block p integrates the
+        # slopes of samples [e - W*D, e] (e = (p+1)*D - 1, the block's last
+        # sample) seen through the band-pass delay, so the QRS lies in
+        # [e - W*D - delay, e - delay]. The fiducial is the sample of largest
         # deflection there from a baseline taken as the mean of the window's two
         # ends (a window mean would be pulled by the QRS itself); the raw amplitude separates the main wave of a
         # wide ectopic beat from its other lobes far better than the
         # band-passed signal, whose lobes are of similar size, so the point
         # does not jump between lobes from one beat (or sampling rate) to the
         # next.
-        cdef int64_t a = p - self.W - self.gdelay - self.loc_half
-        cdef int64_t b = p - self.gdelay
+        cdef int64_t e = (p + 1) * self.D - 1
+        cdef int64_t a = e - self.W * self.D - self.gdelay - self.loc_half
+        cdef int64_t b = e - self.gdelay
         cdef int64_t j, r
         cdef double best = -1.0, v, base
         if a < self.n - self.mask:
@@ -516,48 +611,85 @@ cdef class EcgKernel:
             j += 1
         return r
 
+    cdef inline double _logi(self, int64_t k) noexcept nogil:
+        # log of a positive interval in blocks (table lookup: per beat, the
+        # rhythm check takes the log of every pairwise interval it scores)
+        if k < NLOG:
+            return self.logtab[k]
+        return log(<double> k)
+
     cdef void _emit(self, int64_t p, int64_t r, uint8_t q, double slope) noexcept nogil:
         if r <= self.last_r:
             r = self.last_r + 1
         if self.em_p >= 0 and not (q & Q_AFTER_GAP) and p > self.em_p:
-            self.lrr[self.lrrpos] = log(<double> (p - self.em_p))
-            self.lrrpos = (self.lrrpos + 1) % NLRR
-            if self.nlrr < NLRR:
-                self.nlrr += 1
+            self._push_lrr(self._logi(p - self.em_p))
         self.last_r = r
         self.em_p = p
         self.em_slope = slope
         self._push_beat(r, q)
+
+    cdef void _push_lrr(self, double v) noexcept nogil:
+        # add v to the log-RR ring (dropping the oldest when full) and keep
+        # the sorted copy up to date
+        cdef int i, cnt = self.nlrr
+        cdef double old
+        if cnt == NLRR:
+            old = self.lrr[self.lrrpos]
+            i = 0
+            while i < NLRR - 1 and self.lsort[i] != old:
+                i += 1
+            while i < NLRR - 1:
+                self.lsort[i] = self.lsort[i + 1]
+                i += 1
+            cnt = NLRR - 1
+        i = cnt - 1
+        while i >= 0 and self.lsort[i] > v:
+            self.lsort[i + 1] = self.lsort[i]
+            i -= 1
+        self.lsort[i + 1] = v
+        self.lrr[self.lrrpos] = v
+        self.lrrpos = (self.lrrpos + 1) % NLRR
+        if self.nlrr < NLRR:
+            self.nlrr += 1
 
     cdef void _rhythm(self, double* med, double* spread) noexcept nogil:
         # median and robust spread (1.4826 MAD) of the recent log RR of the
         # emitted beats: the expected interval, and how regular the rhythm
         # is (sinus vs atrial fibrillation), so that regularity is trusted
         # only as much as the rhythm itself is regular
-        cdef double a[NLRR]
-        cdef double b[NLRR]
-        cdef double m, v
-        cdef int n = self.nlrr, i, j
+        # (the sorted copy gives the median directly; the absolute deviations
+        # from it, in increasing order, are a merge of the two halves walked
+        # outwards from the median)
+        cdef double* a = self.lsort
+        cdef double m, v, dl = 0.0, dr = 0.0, blo = 0.0, bhi = 0.0
+        cdef int n = self.nlrr, lo, hi, cnt
         if n < 4:
             med[0] = log(self.rr_cache if self.rr_cache > 1.0 else 1.0)
             spread[0] = INFINITY
             return
-        for i in range(n):
-            v = self.lrr[i]
-            j = i - 1
-            while j >= 0 and a[j] > v:
-                a[j + 1] = a[j]
-                j -= 1
-            a[j + 1] = v
         m = 0.5 * (a[(n - 1) // 2] + a[n // 2])
-        for i in range(n):
-            v = fabs(self.lrr[i] - m)
-            j = i - 1
-            while j >= 0 and b[j] > v:
-                b[j + 1] = b[j]
-                j -= 1
-            b[j + 1] = v
-        v = 1.4826 * 0.5 * (b[(n - 1) // 2] + b[n // 2])
+        hi = 0
+        while hi < n and a[hi] < m:
+            hi += 1
+        lo = hi - 1
+        cnt = 0
+        while cnt <= n // 2:
+            if lo >= 0:
+                dl = fabs(a[lo] - m)
+            if hi < n:
+                dr = fabs(a[hi] - m)
+            if lo >= 0 and (hi >= n or dl <= dr):
+                v = dl
+                lo -= 1
+            else:
+                v = dr
+                hi += 1
+            if cnt == (n - 1) // 2:
+                blo = v
+            if cnt == n // 2:
+                bhi = v
+            cnt += 1
+        v = 1.4826 * 0.5 * (blo + bhi)
         med[0] = m
         spread[0] = v if v > self.sig_min else self.sig_min
 
@@ -584,7 +716,7 @@ cdef class EcgKernel:
             bj = 0.0
             if self.em_p >= 0 and not (self.pend_q[j] & Q_AFTER_GAP):
                 d = self.pend_p[j] - self.em_p
-                bj = -wr * fabs(log(<double> d) - lmed) if d > 0 else -INFINITY
+                bj = -wr * fabs(self._logi(d) - lmed) if d > 0 else -INFINITY
             self.prev[j] = -1
             for i in range(j):
                 if self.pend_q[j] & Q_AFTER_GAP:
@@ -592,7 +724,7 @@ cdef class EcgKernel:
                 d = self.pend_p[j] - self.pend_p[i]
                 if d < self.refractory:
                     continue
-                c = self.best[i] - wr * fabs(log(<double> d) - lmed)
+                c = self.best[i] - wr * fabs(self._logi(d) - lmed)
                 if c > bj:
                     bj = c
                     self.prev[j] = i
@@ -603,8 +735,8 @@ cdef class EcgKernel:
         best_end = -INFINITY
         for j in range(n):
             c = self.best[j]
-            if now - self.pend_p[j] > 0 and log(<double> (now - self.pend_p[j])) > lmed:
-                c -= wr * (log(<double> (now - self.pend_p[j])) - lmed)
+            if now - self.pend_p[j] > 0 and self._logi(now - self.pend_p[j]) > lmed:
+                c -= wr * (self._logi(now - self.pend_p[j]) - lmed)
             if c > best_end:
                 best_end = c
                 end = j
@@ -709,7 +841,7 @@ cdef class EcgKernel:
         self.after_gap = True
 
     cdef inline void _detect_at(self, int64_t k) noexcept nogil:
-        self._detect(k, self.rm[k & self.mask], self.rf[k & self.mask])
+        self._detect(k, self.rm[k & self.bmask], self.rf[k & self.bmask])
 
     cdef inline void _detect(self, int64_t k, double m, uint8_t flag) noexcept nogil:
         cdef double peak = 0.0
@@ -761,14 +893,15 @@ cdef class EcgKernel:
                 self._accept(self.sb_i, self.sb_v, self.sb_slope, Q_SEARCHBACK, self.sb_r)
 
     # ------------------------------------------------------------------ driver
-    cdef inline void _after_sample(self) noexcept nogil:
+    cdef void _after_block(self) noexcept nogil:
+        # detection stage on the block just closed (nb - 1)
         cdef int64_t k
         if self.initialized:
-            self._detect_at(self.n - 1)
-        elif self.n >= self.init_len:
+            self._detect_at(self.nb - 1)
+        elif self.nb >= self.init_len:
             self._learn()
             k = 0
-            while k < self.n:
+            while k < self.nb:
                 self._detect_at(k)
                 k += 1
 
@@ -779,29 +912,30 @@ cdef class EcgKernel:
         # pointers might alias). Anything unusual (start, non-finite sample,
         # flat run reaching flat_len, gap end) takes the general path
         # ``_feature`` with the state written back, so both paths run the
-        # same arithmetic in the same order and give identical results.
+        # same arithmetic in the same order and give identical results
+        # (the block end here is ``_block_mwi`` + ``_close_block``).
         cdef Py_ssize_t i, nx = x.shape[0]
         cdef bint fast = self.nsec == 2
         cdef double hb0 = self.sec[0].b0, hb1 = self.sec[0].b1, hb2 = self.sec[0].b2
         cdef double ha1 = self.sec[0].a1, ha2 = self.sec[0].a2
         cdef double lb0 = self.sec[1].b0, lb1 = self.sec[1].b1, lb2 = self.sec[1].b2
         cdef double la1 = self.sec[1].a1, la2 = self.sec[1].a2
-        cdef double hz1, hz2, lz1, lz2, y0, y1, y2, y3, msum, prev_x
-        cdef double xv, y, d, d2, m
+        cdef double hz1, hz2, lz1, lz2, y0, y1, y2, y3, msum, bsum, prev_x
+        cdef double xv, y, d, m
         cdef int mpos, W = self.W
-        cdef int64_t n, run_start, since, k, mask = self.mask
+        cdef int64_t n, run_start, since, k, bend, mask = self.mask
+        cdef int64_t D = self.D
         cdef int64_t settle = self.settle, flat_len = self.flat_len
         cdef double* rx = self.rx
         cdef double* rd = self.rd
-        cdef double* rm = self.rm
-        cdef uint8_t* rf = self.rf
         cdef double* mwi = self.mwi
         cdef int j
-        cdef bint init_done, ok
+        cdef uint8_t flag
+        cdef bint ok
         if not fast:
             for i in range(nx):
-                self._feature(<double> x[i])
-                self._after_sample()
+                if self._feature(<double> x[i]):
+                    self._after_block()
             return
         i = 0
         while i < nx:
@@ -815,12 +949,13 @@ cdef class EcgKernel:
             y2 = self.yh[2]
             y3 = self.yh[3]
             msum = self.mwi_sum
+            bsum = self.blk_sum
             mpos = self.mwi_pos
             since = self.since_valid
             prev_x = self.prev_x
             run_start = self.run_start
             n = self.n
-            init_done = self.initialized
+            bend = (self.nb + 1) * D
             ok = self.started and not self.in_gap
             while ok and i < nx:
                 xv = <double> x[i]
@@ -842,32 +977,33 @@ cdef class EcgKernel:
                 y2 = y1
                 y1 = y0
                 y0 = y
-                d2 = fabs(d)
-                msum += d2 - mwi[mpos]
-                mwi[mpos] = d2
-                mpos += 1
-                if mpos == W:
-                    mpos = 0
-                    msum = 0.0
-                    for j in range(W):
-                        msum += mwi[j]
+                bsum += fabs(d)
                 since += 1
                 k = n & mask
                 rx[k] = xv
                 rd[k] = d
-                m = msum if since > settle else 0.0
                 n += 1
                 i += 1
-                if init_done:
-                    # after learning, the detection stage takes the feature
-                    # directly; only the learning replay reads rm/rf back
+                if n == bend:
+                    # block end: MWI over the last W blocks (as _block_mwi),
+                    # then the detection stage on the block
+                    bend += D
+                    msum += bsum - mwi[mpos]
+                    mwi[mpos] = bsum
+                    bsum = 0.0
+                    mpos += 1
+                    if mpos == W:
+                        mpos = 0
+                        msum = 0.0
+                        for j in range(W):
+                            msum += mwi[j]
+                    m = msum if since > settle else 0.0
                     self.n = n
-                    self._detect(n - 1, m, 0)
-                else:
-                    rm[k] = m
-                    rf[k] = 0
-                    if n >= self.init_len:
-                        break
+                    flag = self._close_block(m)
+                    if self.initialized:
+                        self._detect(self.nb - 1, 0.0 if flag & F_GAP else m, flag)
+                    else:
+                        self._after_block()
             # store state
             self.sec[0].z1 = hz1
             self.sec[0].z2 = hz2
@@ -878,19 +1014,17 @@ cdef class EcgKernel:
             self.yh[2] = y2
             self.yh[3] = y3
             self.mwi_sum = msum
+            self.blk_sum = bsum
             self.mwi_pos = mpos
             self.since_valid = since
             self.prev_x = prev_x
             self.run_start = run_start
             self.n = n
-            if not self.initialized and self.n >= self.init_len:
-                self._after_sample()
-                continue
             if i >= nx:
                 break
             # general path for this one sample
-            self._feature(<double> x[i])
-            self._after_sample()
+            if self._feature(<double> x[i]):
+                self._after_block()
             i += 1
 
     def process(self, const sample_t[:] x):
@@ -907,10 +1041,11 @@ cdef class EcgKernel:
         if self.flushed:
             return self._take()
         with nogil:
-            if not self.initialized and self.n > 0:
+            # a last, incomplete block is not analysed
+            if not self.initialized and self.nb > 0:
                 self._learn()
                 k = 0
-                while k < self.n:
+                while k < self.nb:
                     self._detect_at(k)
                     k += 1
             if self.initialized:
@@ -925,7 +1060,7 @@ cdef class EcgKernel:
                 if self.cand_on:
                     self.cand_on = False
                     self._classify(self.cand_i, self.cand_v)
-                self._decide(self.n + 1, self.n)
+                self._decide(self.nb + 1, self.nb)
             if self.in_gap:
                 self._push_gap(self.gap_start, self.n)
                 self.in_gap = False
@@ -962,18 +1097,30 @@ cdef class EcgKernel:
     def n_samples(self):
         return self.n
 
+    @property
+    def decimation(self):
+        """Samples per block ``D`` of the detection stage."""
+        return self.D
+
+    @property
+    def window_blocks(self):
+        """MWI window in blocks (``W``; ``W * D`` samples)."""
+        return self.W
+
     def feature_trace(self, const double[:] x):
         """Run only the feature stage over ``x`` and return (band-passed,
-        derivative, MWI feature) per sample, as finally stored (after a flat
-        run has been turned into a gap retroactively). For testing the kernel
-        against the reference implementation; it consumes the samples, so use
-        a fresh kernel."""
-        cdef Py_ssize_t i, j, n = x.shape[0]
+        derivative) per sample and the MWI feature per complete block of
+        ``D`` samples (the value at the block's last sample, 0 for a block
+        touching a gap), as finally stored (after a flat run has been turned
+        into a gap retroactively). For testing the kernel against the
+        reference implementation; it consumes the samples, so use a fresh
+        kernel."""
+        cdef Py_ssize_t i, j, b, n = x.shape[0]
         cdef Py_ssize_t lag = self.flat_len
         cdef int64_t k
         y = np.empty(n)
         d = np.empty(n)
-        m = np.empty(n)
+        m = np.empty(n // self.D)
         cdef double[::1] yv = y, dv = d, mv = m
         for i in range(n + lag):
             if i < n:
@@ -983,5 +1130,7 @@ cdef class EcgKernel:
                 k = j & self.mask
                 yv[j] = self.ry[k]
                 dv[j] = self.rd[k]
-                mv[j] = self.rm[k]
+                if (j + 1) % self.D == 0:
+                    b = (j + 1) // self.D - 1
+                    mv[b] = self.rm[b & self.bmask]
         return y, d, m

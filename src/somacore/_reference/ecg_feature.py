@@ -8,7 +8,7 @@ import numpy as np
 
 
 def ecg_feature(x: np.ndarray, sos: np.ndarray, *, window: int, settle: int,
-                flat_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                flat_len: int, decimation: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Band-pass, 5-point derivative and moving-window integral of |derivative|.
 
     Mirrors the kernel's documented behaviour sample by sample: filters start
@@ -16,6 +16,12 @@ def ecg_feature(x: np.ndarray, sos: np.ndarray, *, window: int, settle: int,
     non-finite samples and runs of ``flat_len`` or more identical values are
     gaps (all three outputs 0 there); the feature is 0 for the first
     ``settle`` samples after a (re)start.
+
+    ``window`` is in samples (the kernel's ``W * D``). The MWI is computed at
+    full rate and then sampled at the last sample of each complete block of
+    ``decimation`` samples, ``(j + 1) * decimation - 1``; a block containing
+    any gap sample gives 0. Band-passed signal and derivative are returned per
+    sample, the MWI per block (per sample when ``decimation`` is 1).
     """
     x = np.asarray(x, dtype=np.float64)
     n = x.size
@@ -67,4 +73,8 @@ def ecg_feature(x: np.ndarray, sos: np.ndarray, *, window: int, settle: int,
         since += 1
         ys[t], ds[t] = y, d
         ms[t] = sum(window_vals) if since > settle else 0.0
-    return ys, ds, ms
+    nb = n // decimation
+    ends = (np.arange(nb) + 1) * decimation - 1
+    blk_gap = gap[:nb * decimation].reshape(nb, decimation).any(axis=1)
+    mb = np.where(blk_gap, 0.0, ms[ends])
+    return ys, ds, mb
