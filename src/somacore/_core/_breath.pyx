@@ -24,10 +24,11 @@ Stages:
 
 cimport cython
 from libc.math cimport NAN, fabs, isfinite
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
+from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step
 
 import numpy as np
@@ -125,10 +126,8 @@ cdef class BreathKernel:
     cdef int64_t plateau_ext
     cdef uint8_t h_q
     # --- outputs ---
-    cdef Row* out
-    cdef Py_ssize_t n_out, cap_out
-    cdef int64_t* out_g
-    cdef Py_ssize_t n_gap, cap_gap
+    cdef Buf out                # decided breaths (Row)
+    cdef Buf out_g              # gap ranges (pairs of int64)
     cdef bint flushed
 
     def __cinit__(self, double fs, int sign, bint integrate, double leak,
@@ -198,12 +197,9 @@ cdef class BreathKernel:
         self.ry = <double*> malloc(size * sizeof(double))
         self.rz = <double*> malloc(size * sizeof(double))
         self.rf = <uint8_t*> malloc(size * sizeof(uint8_t))
-        self.cap_out = 256
-        self.out = <Row*> malloc(self.cap_out * sizeof(Row))
-        self.cap_gap = 16
-        self.out_g = <int64_t*> malloc(2 * self.cap_gap * sizeof(int64_t))
-        if (self.ry == NULL or self.rz == NULL or self.rf == NULL or self.out == NULL
-                or self.out_g == NULL):
+        buf_init(&self.out, sizeof(Row))
+        buf_init(&self.out_g, 2 * sizeof(int64_t))
+        if self.ry == NULL or self.rz == NULL or self.rf == NULL:
             raise MemoryError()
         memset(self.rf, 0, size * sizeof(uint8_t))
         self.n = 0
@@ -220,38 +216,24 @@ cdef class BreathKernel:
         self.in_gap = True
         self.pend = False
         self.mode = 0
-        self.n_out = 0
-        self.n_gap = 0
         self.flushed = False
 
     def __dealloc__(self):
-        free(self.ry); free(self.rz); free(self.rf); free(self.out); free(self.out_g)
+        free(self.ry); free(self.rz); free(self.rf)
+        buf_free(&self.out)
+        buf_free(&self.out_g)
 
     # ------------------------------------------------------------------ outputs
-    cdef int _push_gap(self, int64_t a, int64_t b) noexcept nogil:
-        cdef int64_t* ng
-        if self.n_gap == self.cap_gap:
-            ng = <int64_t*> realloc(self.out_g, 4 * self.cap_gap * sizeof(int64_t))
-            if ng == NULL:
-                return -1
-            self.out_g = ng
-            self.cap_gap *= 2
-        self.out_g[2 * self.n_gap] = a
-        self.out_g[2 * self.n_gap + 1] = b
-        self.n_gap += 1
-        return 0
+    cdef inline void _push_gap(self, int64_t a, int64_t b) noexcept nogil:
+        cdef int64_t* pg = <int64_t*> buf_push(&self.out_g)
+        if pg != NULL:
+            pg[0] = a
+            pg[1] = b
 
-    cdef int _push_row(self, Row* r) noexcept nogil:
-        cdef Row* nr
-        if self.n_out == self.cap_out:
-            nr = <Row*> realloc(self.out, 2 * self.cap_out * sizeof(Row))
-            if nr == NULL:
-                return -1
-            self.out = nr
-            self.cap_out *= 2
-        self.out[self.n_out] = r[0]
-        self.n_out += 1
-        return 0
+    cdef inline void _push_row(self, Row* r) noexcept nogil:
+        cdef Row* pr = <Row*> buf_push(&self.out)
+        if pr != NULL:
+            pr[0] = r[0]
 
     # ------------------------------------------------------------ feature stage
     cdef inline void _feature(self, double x) noexcept nogil:
@@ -714,7 +696,10 @@ cdef class BreathKernel:
         # None when nothing was decided: live callers feed short chunks, most
         # of which decide nothing, and four empty arrays per call would cost
         # more than the samples themselves
-        cdef Py_ssize_t m = self.n_out, g = self.n_gap, i
+        cdef Py_ssize_t m = self.out.n, g = self.out_g.n, i
+        cdef Row* rows = <Row*> self.out.data
+        if self.out.failed or self.out_g.failed:
+            raise MemoryError("the breath kernel could not grow its output buffer")
         if m == 0 and g == 0:
             return None
         idx = np.empty((m, 3), dtype=np.int64)
@@ -726,20 +711,17 @@ cdef class BreathKernel:
         cdef uint8_t[::1] qv = q
         cdef int64_t[:, ::1] gv = gaps
         for i in range(m):
-            iv[i, 0] = self.out[i].on
-            iv[i, 1] = self.out[i].pk
-            iv[i, 2] = self.out[i].en
-            vv[i, 0] = self.out[i].ain
-            vv[i, 1] = self.out[i].aout
-            vv[i, 2] = self.out[i].pin
-            vv[i, 3] = self.out[i].pout
-            qv[i] = self.out[i].q
-        for i in range(g):
-            gv[i, 0] = self.out_g[2 * i]
-            gv[i, 1] = self.out_g[2 * i + 1]
-        # drop what was handed out, so memory stays flat on endless streams
-        self.n_out = 0
-        self.n_gap = 0
+            iv[i, 0] = rows[i].on
+            iv[i, 1] = rows[i].pk
+            iv[i, 2] = rows[i].en
+            vv[i, 0] = rows[i].ain
+            vv[i, 1] = rows[i].aout
+            vv[i, 2] = rows[i].pin
+            vv[i, 3] = rows[i].pout
+            qv[i] = rows[i].q
+        # drained after each call, so memory stays flat on endless streams
+        self.out.n = 0
+        buf_drain(&self.out_g, &gv[0, 0] if g > 0 else NULL)
         return idx, val, q, gaps
 
     @property

@@ -64,6 +64,7 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
+from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step
 
 # GCC's straight-line (SLP) vectorizer pairs the filter states in the hot loop
@@ -209,11 +210,9 @@ cdef class EcgKernel:
     cdef int64_t sb_i, sb_r
     cdef int64_t last_r         # last emitted R sample (full rate)
     # --- outputs ---
-    cdef int64_t* out_s
-    cdef uint8_t* out_q
-    cdef Py_ssize_t n_out, cap_out, n_taken
-    cdef int64_t* out_g
-    cdef Py_ssize_t n_gap, cap_gap, n_gap_taken
+    cdef Buf out_s              # beat samples (int64)
+    cdef Buf out_q              # beat quality flags (uint8)
+    cdef Buf out_g              # gap ranges (pairs of int64)
     cdef bint flushed
 
     def __cinit__(self, double fs, double[:, ::1] sections, int D, int W, int pre_blank,
@@ -279,15 +278,12 @@ cdef class EcgKernel:
         self.rm = <double*> malloc(bsize * sizeof(double))
         self.rf = <uint8_t*> malloc(bsize * sizeof(uint8_t))
         self.mwi = <double*> malloc(W * sizeof(double))
-        self.cap_out = 1024
-        self.out_s = <int64_t*> malloc(self.cap_out * sizeof(int64_t))
-        self.out_q = <uint8_t*> malloc(self.cap_out * sizeof(uint8_t))
-        self.cap_gap = 16
-        self.out_g = <int64_t*> malloc(2 * self.cap_gap * sizeof(int64_t))
+        buf_init(&self.out_s, sizeof(int64_t))
+        buf_init(&self.out_q, sizeof(uint8_t))
+        buf_init(&self.out_g, 2 * sizeof(int64_t))
         self.logtab = <double*> malloc(NLOG * sizeof(double))
         if (self.rx == NULL or self.ry == NULL or self.rd == NULL or self.rm == NULL
-                or self.rf == NULL or self.mwi == NULL or self.out_s == NULL
-                or self.out_q == NULL or self.out_g == NULL or self.logtab == NULL):
+                or self.rf == NULL or self.mwi == NULL or self.logtab == NULL):
             raise MemoryError()
         self.logtab[0] = -INFINITY
         for i in range(1, NLOG):
@@ -316,50 +312,29 @@ cdef class EcgKernel:
         self.after_gap = True
         self.sb_v = 0.0
         self.last_r = -(1 << 40)
-        self.n_out = 0
-        self.n_taken = 0
-        self.n_gap = 0
-        self.n_gap_taken = 0
         self.flushed = False
 
     def __dealloc__(self):
         free(self.rx); free(self.ry); free(self.rd); free(self.rm); free(self.rf)
-        free(self.mwi); free(self.out_s); free(self.out_q); free(self.out_g)
+        free(self.mwi)
+        buf_free(&self.out_s)
+        buf_free(&self.out_q)
+        buf_free(&self.out_g)
         free(self.logtab)
 
     # ------------------------------------------------------------------ outputs
-    cdef int _push_beat(self, int64_t s, uint8_t q) noexcept nogil:
-        cdef Py_ssize_t newcap
-        cdef int64_t* ns
-        cdef uint8_t* nq
-        if self.n_out == self.cap_out:
-            newcap = 2 * self.cap_out
-            ns = <int64_t*> realloc(self.out_s, newcap * sizeof(int64_t))
-            if ns == NULL:
-                return -1
-            self.out_s = ns
-            nq = <uint8_t*> realloc(self.out_q, newcap * sizeof(uint8_t))
-            if nq == NULL:
-                return -1
-            self.out_q = nq
-            self.cap_out = newcap
-        self.out_s[self.n_out] = s
-        self.out_q[self.n_out] = q
-        self.n_out += 1
-        return 0
+    cdef inline void _push_beat(self, int64_t s, uint8_t q) noexcept nogil:
+        cdef int64_t* ps = <int64_t*> buf_push(&self.out_s)
+        cdef uint8_t* pq = <uint8_t*> buf_push(&self.out_q)
+        if ps != NULL and pq != NULL:
+            ps[0] = s
+            pq[0] = q
 
-    cdef int _push_gap(self, int64_t a, int64_t b) noexcept nogil:
-        cdef int64_t* ng
-        if self.n_gap == self.cap_gap:
-            ng = <int64_t*> realloc(self.out_g, 4 * self.cap_gap * sizeof(int64_t))
-            if ng == NULL:
-                return -1
-            self.out_g = ng
-            self.cap_gap *= 2
-        self.out_g[2 * self.n_gap] = a
-        self.out_g[2 * self.n_gap + 1] = b
-        self.n_gap += 1
-        return 0
+    cdef inline void _push_gap(self, int64_t a, int64_t b) noexcept nogil:
+        cdef int64_t* pg = <int64_t*> buf_push(&self.out_g)
+        if pg != NULL:
+            pg[0] = a
+            pg[1] = b
 
     # ------------------------------------------------------------ feature stage
     cdef inline void _mark_gap(self, int64_t k) noexcept nogil:
@@ -1068,9 +1043,10 @@ cdef class EcgKernel:
         return self._take()
 
     cdef tuple _take(self):
-        cdef Py_ssize_t m = self.n_out - self.n_taken
-        cdef Py_ssize_t g = self.n_gap - self.n_gap_taken
-        cdef Py_ssize_t i
+        cdef Py_ssize_t m = self.out_s.n
+        cdef Py_ssize_t g = self.out_g.n
+        if self.out_s.failed or self.out_q.failed or self.out_g.failed:
+            raise MemoryError("the ECG kernel could not grow its output buffer")
         if m == 0 and g == 0:
             # most live chunks decide nothing: no allocation for them
             return _NOTHING
@@ -1080,17 +1056,10 @@ cdef class EcgKernel:
         cdef int64_t[::1] sv = s
         cdef uint8_t[::1] qv = q
         cdef int64_t[:, ::1] gv = gaps
-        for i in range(m):
-            sv[i] = self.out_s[self.n_taken + i]
-            qv[i] = self.out_q[self.n_taken + i]
-        for i in range(g):
-            gv[i, 0] = self.out_g[2 * (self.n_gap_taken + i)]
-            gv[i, 1] = self.out_g[2 * (self.n_gap_taken + i) + 1]
-        # drop what was handed out, so memory stays flat on endless streams
-        self.n_out = 0
-        self.n_taken = 0
-        self.n_gap = 0
-        self.n_gap_taken = 0
+        # drained after each call, so memory stays flat on endless streams
+        buf_drain(&self.out_s, &sv[0] if m > 0 else NULL)
+        buf_drain(&self.out_q, &qv[0] if m > 0 else NULL)
+        buf_drain(&self.out_g, &gv[0, 0] if g > 0 else NULL)
         return s, q, gaps
 
     @property

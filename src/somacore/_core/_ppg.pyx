@@ -61,10 +61,11 @@ Unusable signal:
 
 cimport cython
 from libc.math cimport INFINITY, fabs, isfinite
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
+from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step
 
 import numpy as np
@@ -167,12 +168,10 @@ cdef class PpgKernel:
     cdef int64_t last_peak      # last emitted peak since the last gap, -1 if none
     cdef bint after_gap, art_next
     # --- outputs ---
-    cdef int64_t* out_s
-    cdef int64_t* out_o
-    cdef uint8_t* out_q
-    cdef Py_ssize_t n_out, cap_out
-    cdef int64_t* out_g
-    cdef Py_ssize_t n_gap, cap_gap
+    cdef Buf out_s              # pulse peak samples (int64)
+    cdef Buf out_o              # pulse onset samples (int64)
+    cdef Buf out_q              # quality flags (uint8)
+    cdef Buf out_g              # gap ranges (pairs of int64)
     cdef bint flushed, flushing
 
     def __cinit__(self, double[:, ::1] sections, int W1, int W2, double beta, int mean_n,
@@ -241,15 +240,12 @@ cdef class PpgKernel:
         self.rmp = <double*> malloc(size * sizeof(double))
         self.rmb = <double*> malloc(size * sizeof(double))
         self.rf = <uint8_t*> malloc(size * sizeof(uint8_t))
-        self.cap_out = 1024
-        self.out_s = <int64_t*> malloc(self.cap_out * sizeof(int64_t))
-        self.out_o = <int64_t*> malloc(self.cap_out * sizeof(int64_t))
-        self.out_q = <uint8_t*> malloc(self.cap_out * sizeof(uint8_t))
-        self.cap_gap = 16
-        self.out_g = <int64_t*> malloc(2 * self.cap_gap * sizeof(int64_t))
+        buf_init(&self.out_s, sizeof(int64_t))
+        buf_init(&self.out_o, sizeof(int64_t))
+        buf_init(&self.out_q, sizeof(uint8_t))
+        buf_init(&self.out_g, 2 * sizeof(int64_t))
         if (self.rx == NULL or self.ry == NULL or self.rs == NULL or self.rmp == NULL
-                or self.rmb == NULL or self.rf == NULL or self.out_s == NULL
-                or self.out_o == NULL or self.out_q == NULL or self.out_g == NULL):
+                or self.rmb == NULL or self.rf == NULL):
             raise MemoryError()
         memset(self.rf, 0, size * sizeof(uint8_t))
         memset(self.rmp, 0, size * sizeof(double))
@@ -278,54 +274,32 @@ cdef class PpgKernel:
         self.last_peak = -1
         self.after_gap = True
         self.art_next = False
-        self.n_out = 0
-        self.n_gap = 0
         self.flushed = False
         self.flushing = False
 
     def __dealloc__(self):
         free(self.rx); free(self.ry); free(self.rs); free(self.rmp); free(self.rmb)
-        free(self.rf); free(self.out_s); free(self.out_o); free(self.out_q); free(self.out_g)
+        free(self.rf)
+        buf_free(&self.out_s)
+        buf_free(&self.out_o)
+        buf_free(&self.out_q)
+        buf_free(&self.out_g)
 
     # ------------------------------------------------------------------ outputs
-    cdef int _push_beat(self, int64_t s, uint8_t q, int64_t o) noexcept nogil:
-        cdef Py_ssize_t newcap
-        cdef int64_t* ns
-        cdef int64_t* no
-        cdef uint8_t* nq
-        if self.n_out == self.cap_out:
-            newcap = 2 * self.cap_out
-            ns = <int64_t*> realloc(self.out_s, newcap * sizeof(int64_t))
-            if ns == NULL:
-                return -1
-            self.out_s = ns
-            no = <int64_t*> realloc(self.out_o, newcap * sizeof(int64_t))
-            if no == NULL:
-                return -1
-            self.out_o = no
-            nq = <uint8_t*> realloc(self.out_q, newcap * sizeof(uint8_t))
-            if nq == NULL:
-                return -1
-            self.out_q = nq
-            self.cap_out = newcap
-        self.out_s[self.n_out] = s
-        self.out_o[self.n_out] = o
-        self.out_q[self.n_out] = q
-        self.n_out += 1
-        return 0
+    cdef inline void _push_beat(self, int64_t s, uint8_t q, int64_t o) noexcept nogil:
+        cdef int64_t* ps = <int64_t*> buf_push(&self.out_s)
+        cdef int64_t* po = <int64_t*> buf_push(&self.out_o)
+        cdef uint8_t* pq = <uint8_t*> buf_push(&self.out_q)
+        if ps != NULL and po != NULL and pq != NULL:
+            ps[0] = s
+            po[0] = o
+            pq[0] = q
 
-    cdef int _push_gap(self, int64_t a, int64_t b) noexcept nogil:
-        cdef int64_t* ng
-        if self.n_gap == self.cap_gap:
-            ng = <int64_t*> realloc(self.out_g, 4 * self.cap_gap * sizeof(int64_t))
-            if ng == NULL:
-                return -1
-            self.out_g = ng
-            self.cap_gap *= 2
-        self.out_g[2 * self.n_gap] = a
-        self.out_g[2 * self.n_gap + 1] = b
-        self.n_gap += 1
-        return 0
+    cdef inline void _push_gap(self, int64_t a, int64_t b) noexcept nogil:
+        cdef int64_t* pg = <int64_t*> buf_push(&self.out_g)
+        if pg != NULL:
+            pg[0] = a
+            pg[1] = b
 
     cdef inline void _gap_begin(self, int64_t s) noexcept nogil:
         # A gap that starts exactly where the previous one ended (a NaN run
@@ -883,9 +857,10 @@ cdef class PpgKernel:
         return self._take()
 
     cdef tuple _take(self):
-        cdef Py_ssize_t m = self.n_out
-        cdef Py_ssize_t g = self.n_gap
-        cdef Py_ssize_t i
+        cdef Py_ssize_t m = self.out_s.n
+        cdef Py_ssize_t g = self.out_g.n
+        if self.out_s.failed or self.out_o.failed or self.out_q.failed or self.out_g.failed:
+            raise MemoryError("the PPG kernel could not grow its output buffer")
         s = np.empty(m, dtype=np.int64)
         q = np.empty(m, dtype=np.uint8)
         o = np.empty(m, dtype=np.int64)
@@ -894,16 +869,11 @@ cdef class PpgKernel:
         cdef int64_t[::1] ov = o
         cdef uint8_t[::1] qv = q
         cdef int64_t[:, ::1] gv = gaps
-        for i in range(m):
-            sv[i] = self.out_s[i]
-            ov[i] = self.out_o[i]
-            qv[i] = self.out_q[i]
-        for i in range(g):
-            gv[i, 0] = self.out_g[2 * i]
-            gv[i, 1] = self.out_g[2 * i + 1]
-        # drop what was handed out, so memory stays flat on endless streams
-        self.n_out = 0
-        self.n_gap = 0
+        # drained after each call, so memory stays flat on endless streams
+        buf_drain(&self.out_s, &sv[0] if m > 0 else NULL)
+        buf_drain(&self.out_o, &ov[0] if m > 0 else NULL)
+        buf_drain(&self.out_q, &qv[0] if m > 0 else NULL)
+        buf_drain(&self.out_g, &gv[0, 0] if g > 0 else NULL)
         return s, q, gaps, o
 
     @property
