@@ -29,6 +29,14 @@ _LAZY = {
     "breathing_rate": "somacore.breath",
     "breath_variability": "somacore.breath",
     "rsa": "somacore.breath",
+    "WindowedXcorr": "somacore.synchrony",
+    "windowed_xcorr": "somacore.synchrony",
+    "concordance": "somacore.synchrony",
+    "phase_synchrony": "somacore.synchrony",
+    "group_synchrony": "somacore.synchrony",
+    "surrogate_test": "somacore.synchrony",
+    "pseudo_pairs": "somacore.synchrony",
+    "align_series": "somacore.synchrony",
     "Recording": "somacore.signals",
     "Channel": "somacore.signals",
     "Session": "somacore.stream.session",
@@ -36,7 +44,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "artifacts", "beats", "breath", "data", "drivers", "eval", "hr_series", "hrv_metrics", "io",
-    "numba", "plugins", "pulse", "readers", "signals", "sinks", "stream", "testing",
+    "numba", "plugins", "pulse", "readers", "signals", "sinks", "stream", "synchrony", "testing",
 }
 
 __all__ = [
@@ -48,16 +56,24 @@ __all__ = [
     "HeartRate",
     "Recording",
     "Session",
+    "WindowedXcorr",
     "__version__",
+    "align_series",
     "breath_variability",
     "breathing_rate",
+    "concordance",
     "detect_beats",
+    "group_synchrony",
     "heart_rate",
     "hrv",
     "hrv_from_intervals",
+    "phase_synchrony",
+    "pseudo_pairs",
     "read",
     "rsa",
     "segment_breaths",
+    "surrogate_test",
+    "windowed_xcorr",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +91,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from somacore.plugins import read
     from somacore.signals import Channel, Recording
     from somacore.stream.session import Session
+    from somacore.synchrony import (
+        WindowedXcorr,
+        align_series,
+        concordance,
+        group_synchrony,
+        phase_synchrony,
+        pseudo_pairs,
+        surrogate_test,
+        windowed_xcorr,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -14,14 +14,16 @@ _LAZY = {
     "BeatDetector": "somacore.stream.beats",
     "BreathSegmenter": "somacore.stream.breath",
     "Session": "somacore.stream.session",
+    "SynchronyMonitor": "somacore.stream.synchrony",
 }
 
-__all__ = ["BeatDetector", "BreathSegmenter", "Session"]
+__all__ = ["BeatDetector", "BreathSegmenter", "Session", "SynchronyMonitor"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from somacore.stream.beats import BeatDetector
     from somacore.stream.breath import BreathSegmenter
     from somacore.stream.session import Session
+    from somacore.stream.synchrony import SynchronyMonitor
 
 
 def __getattr__(name: str) -> Any:
