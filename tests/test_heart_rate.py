@@ -41,7 +41,8 @@ def ref_heart_rate(b: Beats, fs_out: float, method: str, max_gap_s: float = 2.4)
         rate = 60 / iv
         good = not (q[i + 1] & FLAG_AFTER_GAP)
         good = good and not (q[i] & FLAG_UNCERTAIN) and not (q[i + 1] & FLAG_UNCERTAIN)
-        good = good and 25 <= rate <= 250 and iv <= Fraction(max_gap_s)
+        # the decimal bound the user means (2.4 s), not its binary float neighbour
+        good = good and 25 <= rate <= 250 and iv <= Fraction(str(max_gap_s))
         for g0, g1 in b.gaps.tolist():
             if s[i] < g1 and g0 < s[i + 1]:
                 good = False
