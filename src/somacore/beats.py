@@ -176,6 +176,7 @@ class EcgParams:
     searchback_rr: float = 1.5
     twave_slope_ratio: float = 0.5
     searchback_ratio: float = 0.5
+    relearn_s: float = 8.0
 
 
 def _ecg_kernel(fs: float, params: EcgParams, decimation: int | None = None):
@@ -208,6 +209,7 @@ def _ecg_kernel(fs: float, params: EcgParams, decimation: int | None = None):
         round(params.rhythm_lag_s * fsb), params.rhythm_weight, params.amplitude_weight,
         params.rhythm_spread_min, params.threshold, params.searchback_rr,
         params.twave_slope_ratio, params.searchback_ratio,
+        round(params.relearn_s * fsb) if params.relearn_s > 0 else 0,
     )
 
 

@@ -120,6 +120,21 @@ cdef inline double _mean(double* a, int n) noexcept nogil:
     return s / n
 
 
+cdef inline double _median_n(double* a, int n) noexcept nogil:
+    # median of n <= NBUF values (insertion sort of a copy)
+    cdef double b[NBUF]
+    cdef double v
+    cdef int i, j
+    for i in range(n):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and b[j] > v:
+            b[j + 1] = b[j]
+            j -= 1
+        b[j + 1] = v
+    return 0.5 * (b[(n - 1) // 2] + b[n // 2])
+
+
 cdef inline double _median8(double* a) noexcept nogil:
     # median of NBUF (= 8) values: insertion sort of a copy, mean of the middle two
     cdef double b[NBUF]
@@ -148,6 +163,12 @@ cdef class EcgKernel:
     cdef int bls_win, bls_sep, loc_half, gdelay, settle, flat_len
     cdef double th, sb_factor, twave_ratio, sb_ratio
     cdef double dt_cache, rr_cache, sb_due, q_med
+    # per-second maxima of the feature, for (re)learning the QRS level
+    cdef double smax[NBUF]
+    cdef int n_smax, smax_pos, sec_cnt, sec_len
+    cdef double cur_max
+    cdef int64_t quiet_ref      # last beat, resume or relearn (blocks)
+    cdef int64_t relearn_len    # blocks without a beat before relearning (0: never)
     # --- rhythm check on detected beats (lag > 0) ---
     cdef int lag
     cdef double w_rr, w_amp, sig_min
@@ -219,7 +240,8 @@ cdef class EcgKernel:
                   int peak_timeout, int refractory, int twave, int init_len,
                   int bls_win, int bls_sep, int loc_half, int gdelay, int settle,
                   int flat_len, int lag, double w_rr, double w_amp, double sig_min,
-                  double th, double sb_factor, double twave_ratio, double sb_ratio):
+                  double th, double sb_factor, double twave_ratio, double sb_ratio,
+                  int relearn_len):
         cdef int i
         cdef int64_t size = 1, bsize = 1, nblk
         if sections.shape[0] > MAX_SECTIONS or sections.shape[1] != 5:
@@ -249,6 +271,13 @@ cdef class EcgKernel:
         self.loc_half = loc_half
         self.gdelay = gdelay
         self.settle = settle
+        self.relearn_len = relearn_len
+        self.sec_len = <int> (fs / D) if fs / D >= 1.0 else 1
+        self.n_smax = 0
+        self.smax_pos = 0
+        self.sec_cnt = 0
+        self.cur_max = 0.0
+        self.quiet_ref = 0
         self.flat_len = flat_len
         self.lag = lag
         self.w_rr = w_rr
@@ -491,20 +520,21 @@ cdef class EcgKernel:
         return self.dt_cache
 
     cdef void _learn(self) noexcept nogil:
-        # Initial QRS level: mean of the per-second maxima of the feature over
-        # the learning period (Hamilton & Tompkins 1986); noise level zero; RR
-        # one second. The period is replayed afterwards with these levels.
-        # Everything here is in blocks (fs / D per second).
+        # Initial QRS level: median of the per-second maxima of the feature
+        # over the learning period (Hamilton & Tompkins 1986 use the mean; the
+        # median keeps one start-up transient or electrode pop, often 50x a
+        # QRS, from setting a threshold no beat ever reaches); noise level
+        # zero; RR one second. The period is replayed afterwards with these
+        # levels. Everything here is in blocks (fs / D per second).
         cdef double fsb = self.fs / self.D
         cdef int64_t end = self.nb
-        cdef int64_t sec = <int64_t> fsb
+        cdef int64_t sec = self.sec_len
         cdef int64_t a, j
-        cdef double mx, tot = 0.0
+        cdef double mx
+        cdef double maxima[NBUF]
         cdef int cnt = 0, i
-        if sec < 1:
-            sec = 1
         a = 0
-        while a < end:
+        while a < end and cnt < NBUF:
             mx = 0.0
             j = a
             while j < a + sec and j < end:
@@ -512,11 +542,12 @@ cdef class EcgKernel:
                     mx = self.rm[j & self.bmask]
                 j += 1
             if mx > 0.0:
-                tot += mx
+                maxima[cnt] = mx
                 cnt += 1
             a += sec
+        mx = _median_n(maxima, cnt) if cnt > 0 else 0.0
         for i in range(NBUF):
-            self.qbuf[i] = tot / cnt if cnt > 0 else 0.0
+            self.qbuf[i] = mx
             self.nbuf[i] = 0.0
             self.rrbuf[i] = fsb
         self.qpos = 0
@@ -757,6 +788,7 @@ cdef class EcgKernel:
         else:
             self._emit(p, r, q, slope)
         self.last_qrs = p
+        self.quiet_ref = p
         self.sb_ref = p
         self.last_slope = slope
         self.after_gap = False
@@ -789,6 +821,19 @@ cdef class EcgKernel:
                 self.sb_slope = slope
                 self.sb_r = self._locate(p)
 
+    cdef void _relearn(self, int64_t k) noexcept nogil:
+        # No beat for relearn_len blocks although the signal is there: the
+        # QRS level is stale (a start-up transient, an electrode pop or a new
+        # electrode with another gain lifted it above every beat). Take it
+        # again from the recent per-second maxima, as at the start.
+        cdef double q = _median_n(self.smax, self.n_smax)
+        cdef int i
+        for i in range(NBUF):
+            self.qbuf[i] = q
+            self.nbuf[i] = 0.0
+        self._update_levels()
+        self.quiet_ref = k
+
     cdef void _enter_gap(self) noexcept nogil:
         # Signal lost from cut_from on. Peaks formed before the loss (by more
         # than the integration window) are real and are decided now; anything
@@ -814,6 +859,10 @@ cdef class EcgKernel:
         self.last_m = 0.0
         self.last_qrs = -1
         self.after_gap = True
+        # per-second maxima from before the loss do not describe what follows
+        self.n_smax = 0
+        self.cur_max = 0.0
+        self.sec_cnt = 0
 
     cdef inline void _detect_at(self, int64_t k) noexcept nogil:
         self._detect(k, self.rm[k & self.bmask], self.rf[k & self.bmask])
@@ -828,7 +877,22 @@ cdef class EcgKernel:
         self.det_in_gap = False
         if flag & F_RESUME:
             self.sb_ref = k
+            self.quiet_ref = k
             self._update_sb_due()
+        # 0. per-second maxima; relearn the QRS level after a long silence
+        if m > self.cur_max:
+            self.cur_max = m
+        self.sec_cnt += 1
+        if self.sec_cnt >= self.sec_len:
+            self.smax[self.smax_pos] = self.cur_max
+            self.smax_pos = (self.smax_pos + 1) % NBUF
+            if self.n_smax < NBUF:
+                self.n_smax += 1
+            self.cur_max = 0.0
+            self.sec_cnt = 0
+            if (self.relearn_len > 0 and k - self.quiet_ref > self.relearn_len
+                    and self.n_smax >= 4):
+                self._relearn(k)
         # 1. peaks of the MWI
         if self.tsm > 0:
             self.tsm += 1
