@@ -72,6 +72,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from somacore._arrays import readonly
+
 __all__ = ["ARTIFACT_KINDS", "ArtifactReport", "correct_intervals", "detect_interval_artifacts"]
 
 #: Artefact classes, in the order they are reported in :attr:`ArtifactReport.counts`.
@@ -82,9 +84,6 @@ _MEDIAN_WINDOW = 11
 _MIN_STRETCH = 3
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,7 +139,7 @@ class ArtifactReport:
     def __post_init__(self) -> None:
         for name in ("index", "kind", "touched", "source", "s11", "s12", "s22", "mrr",
                      "threshold1_s", "threshold2_s", "median_rr_s"):
-            _frozen(getattr(self, name))
+            readonly(getattr(self, name))
 
     @property
     def n_artifacts(self) -> int:

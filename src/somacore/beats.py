@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from somacore._arrays import readonly
+
 __all__ = ["FLAG_AFTER_GAP", "FLAG_SEARCHBACK", "FLAG_UNCERTAIN", "Beats", "detect_beats"]
 
 BeatKind = Literal["ecg", "ppg"]
@@ -31,9 +33,6 @@ FLAG_AFTER_GAP = 2
 FLAG_UNCERTAIN = 4
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,14 +76,14 @@ class Beats:
         g = np.ascontiguousarray(self.gaps, dtype=np.int64).reshape(-1, 2)
         if q.shape != s.shape:
             raise ValueError("quality must have one flag per beat")
-        object.__setattr__(self, "samples", _frozen(s))
-        object.__setattr__(self, "quality", _frozen(q))
-        object.__setattr__(self, "gaps", _frozen(g))
+        object.__setattr__(self, "samples", readonly(s))
+        object.__setattr__(self, "quality", readonly(q))
+        object.__setattr__(self, "gaps", readonly(g))
         if self.onsets is not None:
             o = np.ascontiguousarray(self.onsets, dtype=np.int64)
             if o.shape != s.shape:
                 raise ValueError("onsets must have one entry per beat")
-            object.__setattr__(self, "onsets", _frozen(o))
+            object.__setattr__(self, "onsets", readonly(o))
 
     def __len__(self) -> int:
         return int(self.samples.size)

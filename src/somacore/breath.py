@@ -80,6 +80,8 @@ from typing import Literal
 
 import numpy as np
 
+from somacore._arrays import readonly
+
 __all__ = [
     "FLAG_IRREGULAR",
     "FLAG_TRUNC_END",
@@ -116,9 +118,6 @@ FS_MIN = 10.0
 FS_MAX = 5_000.0
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True)
@@ -364,9 +363,9 @@ class Breaths:
             a = np.ascontiguousarray(getattr(self, name), dtype=dt)
             if a.shape != (n,):
                 raise ValueError(f"{name} must have one entry per breath")
-            object.__setattr__(self, name, _frozen(a))
+            object.__setattr__(self, name, readonly(a))
         g = np.ascontiguousarray(self.gaps, dtype=np.int64).reshape(-1, 2)
-        object.__setattr__(self, "gaps", _frozen(g))
+        object.__setattr__(self, "gaps", readonly(g))
 
     def __len__(self) -> int:
         return int(self.onsets.size)
@@ -569,8 +568,8 @@ class BreathingRate:
     fs_out: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rate_bpm", _frozen(np.asarray(self.rate_bpm, np.float64)))
-        object.__setattr__(self, "times", _frozen(np.asarray(self.times, np.float64)))
+        object.__setattr__(self, "rate_bpm", readonly(np.asarray(self.rate_bpm, np.float64)))
+        object.__setattr__(self, "times", readonly(np.asarray(self.times, np.float64)))
 
 
 def breathing_rate(breaths: Breaths, *, fs_out: float, max_hold_s: float = 20.0

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from somacore._arrays import readonly
 from somacore._validate import check_fs
 
 __all__ = [
@@ -51,9 +52,6 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else math.nan
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +99,7 @@ class BeatScore:
         kw.setdefault("matched_reference", empty_i)
         kw.setdefault("timing_error_s", np.zeros(0))
         for k in ("matched_detected", "matched_reference", "timing_error_s"):
-            kw[k] = _frozen(np.array(kw[k]))
+            kw[k] = readonly(np.array(kw[k]))
         return cls(tp=int(tp), fp=int(fp), fn=int(fn), se=_ratio(tp, tp + fn),
                    ppv=_ratio(tp, tp + fp), f1=_ratio(2 * tp, 2 * tp + fp + fn), **kw)
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from somacore._arrays import readonly
+
 __all__ = [
     "ANNOTATION_SYMBOLS",
     "BEAT_SYMBOLS",
@@ -339,10 +341,6 @@ def _parse_signal_line(line: str, lineno: int, hea: Path) -> _Signal:
 # ----------------------------------------------------------------------------------
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    if a.flags.writeable:
-        a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -576,16 +574,16 @@ def read_wfdb(
     return WfdbRecord(
         name=hdr.name,
         fs=rec_fs * expand,
-        signals=_frozen(signals),
+        signals=readonly(signals),
         sig_names=tuple(s.description for s in sig),
         units=tuple(s.units for s in sig),
-        gains=_frozen(gains),
-        baselines=_frozen(baselines),
+        gains=readonly(gains),
+        baselines=readonly(baselines),
         n_samples=n_rows,
         comments=hdr.comments,
         formats=tuple(s.fmt for s in sig),
         samps_per_frame=tuple(s.spf for s in sig),
-        invalid_values=_frozen(invalid),
+        invalid_values=readonly(invalid),
         physical=physical,
         counter_freq=hdr.counter_freq,
         base_time=hdr.base_time,
@@ -874,14 +872,14 @@ def read_annotations(path: PathType, extension: str = "atr") -> Annotations:
         except (OSError, ValueError):
             fs = None
     return Annotations(
-        sample=_frozen(sample[keep]),
-        symbol=_frozen(symbols[keep]),
-        subtype=_frozen(subtype[keep]),
-        chan=_frozen(chan[keep]),
-        num=_frozen(num[keep]),
-        aux_note=_frozen(np.array(aux, dtype=str)[keep] if n_ann else np.zeros(0, dtype=str)),
+        sample=readonly(sample[keep]),
+        symbol=readonly(symbols[keep]),
+        subtype=readonly(subtype[keep]),
+        chan=readonly(chan[keep]),
+        num=readonly(num[keep]),
+        aux_note=readonly(np.array(aux, dtype=str)[keep] if n_ann else np.zeros(0, dtype=str)),
         fs=fs,
-        code=_frozen(ann_code[keep]),
+        code=readonly(ann_code[keep]),
     )
 
 

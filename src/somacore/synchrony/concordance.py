@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from somacore._arrays import readonly_contiguous
 from somacore.synchrony._common import (
     as_people,
     check_fs_sync,
@@ -46,10 +47,6 @@ from somacore.synchrony._common import (
 __all__ = ["Concordance", "concordance", "local_slopes"]
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
 
 
 def local_slopes(x: Any, *, fs: float, window_s: float, step_s: float) -> np.ndarray:
@@ -115,7 +112,7 @@ class Concordance:
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
-            object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name))))
+            object.__setattr__(self, name, readonly_contiguous(np.asarray(getattr(self, name))))
 
 
 def concordance(x: Any, y: Any = None, *, fs: float, slope_window_s: float = 5.0,

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from somacore._arrays import readonly_contiguous
 from somacore.synchrony._common import as_people, check_fs_sync, seconds, to_samples
 from somacore.synchrony.phase import _window_has, _window_means, analytic_signal, check_band
 
@@ -37,10 +38,6 @@ __all__ = ["GroupSynchrony", "group_synchrony"]
 MAX_PEOPLE = 64
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +84,7 @@ class GroupSynchrony:
                      "window_start_s"):
             v = getattr(self, name)
             if v is not None:
-                object.__setattr__(self, name, _frozen(v))
+                object.__setattr__(self, name, readonly_contiguous(v))
 
 
 def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: Any = None,

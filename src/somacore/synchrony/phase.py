@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from somacore._arrays import readonly_contiguous
 from somacore.synchrony._common import (
     as_people,
     check_fs_sync,
@@ -43,10 +44,6 @@ __all__ = ["PhaseSynchrony", "analytic_signal", "check_band", "phase_synchrony"]
 MAX_BAND_RATIO = 4.0
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
 
 
 def check_band(band: Any, fs: float, *, allow_broadband: bool = False) -> tuple[float, float]:
@@ -185,9 +182,9 @@ class PhaseSynchrony:
 
     def __post_init__(self) -> None:
         for name in ("pairs", "plv", "mean_phase_diff", "window_start_s"):
-            object.__setattr__(self, name, _frozen(getattr(self, name)))
+            object.__setattr__(self, name, readonly_contiguous(getattr(self, name)))
         if self.phase is not None:
-            object.__setattr__(self, "phase", _frozen(self.phase))
+            object.__setattr__(self, "phase", readonly_contiguous(self.phase))
 
     @property
     def mean_plv(self) -> np.ndarray:

@@ -30,16 +30,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from somacore._arrays import readonly
 from somacore.synchrony._common import as_people, check_fs_sync, seconds
 
 __all__ = ["SurrogateTest", "circular_shift", "pseudo_pairs", "segment_shuffle",
            "surrogate_test"]
 
 
-def _frozen(a: Any) -> np.ndarray:
-    a = np.array(a, dtype=np.float64)
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,7 +69,8 @@ class SurrogateTest:
 
     def __post_init__(self) -> None:
         for name in ("observed", "null", "p_value", "effect", "effect_sd"):
-            object.__setattr__(self, name, _frozen(getattr(self, name)))
+            value = np.array(getattr(self, name), dtype=np.float64)
+            object.__setattr__(self, name, readonly(value))
 
 
 def circular_shift(x: np.ndarray, rng: np.random.Generator, min_shift: int) -> np.ndarray:

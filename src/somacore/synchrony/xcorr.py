@@ -48,6 +48,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from somacore._arrays import readonly_contiguous
 from somacore.synchrony._common import (
     as_people,
     check_fs_sync,
@@ -79,10 +80,6 @@ FLAG_NO_PEAK = 8
 _WORK_BYTES = 48 * 2**20
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +119,7 @@ class XcorrSummary:
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
-            object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name))))
+            object.__setattr__(self, name, readonly_contiguous(np.asarray(getattr(self, name))))
 
     def to_pandas(self):  # pragma: no cover - optional dependency
         """One row per pair (requires pandas)."""
@@ -182,9 +179,9 @@ class WindowedXcorr:
 
     def __post_init__(self) -> None:
         for name in ("pairs", "peak_r", "peak_lag_s", "flags", "window_start_s", "lags_s"):
-            object.__setattr__(self, name, _frozen(getattr(self, name)))
+            object.__setattr__(self, name, readonly_contiguous(getattr(self, name)))
         if self.r is not None:
-            object.__setattr__(self, "r", _frozen(self.r))
+            object.__setattr__(self, "r", readonly_contiguous(self.r))
 
     def __repr__(self) -> str:
         return (f"WindowedXcorr(pairs={len(self.pairs)}, windows={self.peak_r.shape[1]}, "
