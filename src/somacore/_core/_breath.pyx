@@ -29,7 +29,8 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
-from _filters cimport Biquad, biquad_settle, biquad_step
+from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
+from _stats cimport median_small
 
 import numpy as np
 
@@ -49,20 +50,6 @@ cdef enum:
     Q_TRUNC_END = 2
     Q_IRREGULAR = 4
 
-
-cdef inline double _median(double* a, int n) noexcept nogil:
-    # insertion sort of a copy (n <= MAX_BLOCKS), mean of the middle two
-    cdef double b[MAX_BLOCKS]
-    cdef double v
-    cdef int i, j
-    for i in range(n):
-        v = a[i]
-        j = i - 1
-        while j >= 0 and b[j] > v:
-            b[j + 1] = b[j]
-            j -= 1
-        b[j + 1] = v
-    return 0.5 * (b[(n - 1) // 2] + b[n // 2])
 
 
 cdef inline int64_t _max3(int64_t a, int64_t b, int64_t c) noexcept nogil:
@@ -146,24 +133,8 @@ cdef class BreathKernel:
             raise ValueError("bad learning block layout")
         self.nm = main_sos.shape[0]
         self.nr = ref_sos.shape[0]
-        for i in range(self.nm):
-            self.ms0[i].b0 = main_sos[i, 0]
-            self.ms0[i].b1 = main_sos[i, 1]
-            self.ms0[i].b2 = main_sos[i, 2]
-            self.ms0[i].a1 = main_sos[i, 3]
-            self.ms0[i].a2 = main_sos[i, 4]
-            self.ms0[i].z1 = 0.0
-            self.ms0[i].z2 = 0.0
-            self.ms[i] = self.ms0[i]
-        for i in range(self.nr):
-            self.rs0[i].b0 = ref_sos[i, 0]
-            self.rs0[i].b1 = ref_sos[i, 1]
-            self.rs0[i].b2 = ref_sos[i, 2]
-            self.rs0[i].a1 = ref_sos[i, 3]
-            self.rs0[i].a2 = ref_sos[i, 4]
-            self.rs0[i].z1 = 0.0
-            self.rs0[i].z2 = 0.0
-            self.rs[i] = self.rs0[i]
+        load_sections(self.ms0, self.ms, &main_sos[0, 0], self.nm)
+        load_sections(self.rs0, self.rs, &ref_sos[0, 0], self.nr)
         self.fs = fs
         self.sign_param = sign
         self.integrate = integrate
@@ -346,7 +317,7 @@ cdef class BreathKernel:
             s = e
         if nb == 0:
             return False
-        cdef double amp0 = _median(ranges, nb)
+        cdef double amp0 = median_small(ranges, nb)
         cdef int i
         if not amp0 > 0.0:
             return False
@@ -389,7 +360,7 @@ cdef class BreathKernel:
         if self.plateau > 0.0:
             # a flat top (or bottom): take the middle of the samples within
             # plateau x typical amplitude of the extremum, not one of its edges
-            lim = self.plateau * _median(self.amps, NBUF)
+            lim = self.plateau * median_small(self.amps, NBUF)
             lo = best
             lo_end = _max3(self.seg0, k - self.span, best - self.plateau_ext)
             while lo - 1 >= lo_end and fabs(self.sgn * self.rz[(lo - 1) & self.mask] - bv) <= lim:
@@ -433,8 +404,8 @@ cdef class BreathKernel:
             while j > pk and self.sgn * self.rz[j & self.mask] <= lim:
                 j -= 1
             r.pout = <double> (en - 1 - j)
-        med_a = _median(self.amps, NBUF)
-        med_t = _median(self.ttots, NBUF)
+        med_a = median_small(self.amps, NBUF)
+        med_t = median_small(self.ttots, NBUF)
         tt = <double> (en - on)
         amp = 0.5 * (r.ain + r.aout)
         if not (q & (Q_TRUNC_ONSET | Q_TRUNC_END)):
@@ -443,8 +414,8 @@ cdef class BreathKernel:
             self.amps[self.apos] = amp
             self.ttots[self.apos] = tt
             self.apos = (self.apos + 1) % NBUF
-            med_a = _median(self.amps, NBUF)
-            med_t = _median(self.ttots, NBUF)
+            med_a = median_small(self.amps, NBUF)
+            med_t = median_small(self.ttots, NBUF)
             # one decay step is undone per breath, so after shallow breaths
             # were found the threshold stays low until the median follows
             self.scale = self.scale / self.decay
@@ -505,7 +476,7 @@ cdef class BreathKernel:
             self.last_ext = k
             if self.scale * self.decay >= self.floor_:
                 self.scale = self.scale * self.decay
-                self.thr = self.frac * _median(self.amps, NBUF) * self.scale
+                self.thr = self.frac * median_small(self.amps, NBUF) * self.scale
         if self.mode == 0:
             if v > self.hi_v:
                 self.hi_v = v

@@ -65,7 +65,8 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
-from _filters cimport Biquad, biquad_settle, biquad_step
+from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
+from _stats cimport median_small
 
 # GCC's straight-line (SLP) vectorizer pairs the filter states in the hot loop
 # of _run into vector registers (they are stored back to adjacent fields),
@@ -120,34 +121,8 @@ cdef inline double _mean(double* a, int n) noexcept nogil:
     return s / n
 
 
-cdef inline double _median_n(double* a, int n) noexcept nogil:
-    # median of n <= NBUF values (insertion sort of a copy)
-    cdef double b[NBUF]
-    cdef double v
-    cdef int i, j
-    for i in range(n):
-        v = a[i]
-        j = i - 1
-        while j >= 0 and b[j] > v:
-            b[j + 1] = b[j]
-            j -= 1
-        b[j + 1] = v
-    return 0.5 * (b[(n - 1) // 2] + b[n // 2])
 
 
-cdef inline double _median8(double* a) noexcept nogil:
-    # median of NBUF (= 8) values: insertion sort of a copy, mean of the middle two
-    cdef double b[NBUF]
-    cdef double v
-    cdef int i, j
-    for i in range(NBUF):
-        v = a[i]
-        j = i - 1
-        while j >= 0 and b[j] > v:
-            b[j + 1] = b[j]
-            j -= 1
-        b[j + 1] = v
-    return 0.5 * (b[NBUF // 2 - 1] + b[NBUF // 2])
 
 
 @cython.final
@@ -251,15 +226,7 @@ cdef class EcgKernel:
         self.fs = fs
         self.D = D
         self.nsec = sections.shape[0]
-        for i in range(self.nsec):
-            self.sec0[i].b0 = sections[i, 0]
-            self.sec0[i].b1 = sections[i, 1]
-            self.sec0[i].b2 = sections[i, 2]
-            self.sec0[i].a1 = sections[i, 3]
-            self.sec0[i].a2 = sections[i, 4]
-            self.sec0[i].z1 = 0.0
-            self.sec0[i].z2 = 0.0
-            self.sec[i] = self.sec0[i]
+        load_sections(self.sec0, self.sec, &sections[0, 0], self.nsec)
         self.W = W
         self.pre_blank = pre_blank
         self.peak_timeout = peak_timeout
@@ -504,8 +471,8 @@ cdef class EcgKernel:
         # Detection threshold between the typical QRS and noise peak: medians,
         # not means, so that a few huge ectopic beats or artefacts do not lift
         # the threshold above the ordinary beats (MIT-BIH 203).
-        cdef double q = _median8(self.qbuf)
-        cdef double nz = _median8(self.nbuf)
+        cdef double q = median_small(self.qbuf, NBUF)
+        cdef double nz = median_small(self.nbuf, NBUF)
         self.q_med = q
         self.dt_cache = nz + self.th * (q - nz)
         self.rr_cache = _mean(self.rrbuf, NBUF)
@@ -545,7 +512,7 @@ cdef class EcgKernel:
                 maxima[cnt] = mx
                 cnt += 1
             a += sec
-        mx = _median_n(maxima, cnt) if cnt > 0 else 0.0
+        mx = median_small(maxima, cnt) if cnt > 0 else 0.0
         for i in range(NBUF):
             self.qbuf[i] = mx
             self.nbuf[i] = 0.0
@@ -826,7 +793,7 @@ cdef class EcgKernel:
         # QRS level is stale (a start-up transient, an electrode pop or a new
         # electrode with another gain lifted it above every beat). Take it
         # again from the recent per-second maxima, as at the start.
-        cdef double q = _median_n(self.smax, self.n_smax)
+        cdef double q = median_small(self.smax, self.n_smax)
         cdef int i
         for i in range(NBUF):
             self.qbuf[i] = q

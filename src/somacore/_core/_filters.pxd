@@ -28,3 +28,19 @@ cdef inline double biquad_settle(Biquad* f, double x) noexcept nogil:
     f.z2 = f.b2 * x - f.a2 * y
     f.z1 = f.b1 * x - f.a1 * y + f.z2
     return y
+
+
+cdef inline void load_sections(Biquad* initial, Biquad* live, const double* sos,
+                               int n) noexcept nogil:
+    # Copy n rows (b0, b1, b2, a1, a2) of a section cascade into a kernel's
+    # pristine copy (used to restart after gaps) and its running copy.
+    cdef int i
+    for i in range(n):
+        initial[i].b0 = sos[5 * i]
+        initial[i].b1 = sos[5 * i + 1]
+        initial[i].b2 = sos[5 * i + 2]
+        initial[i].a1 = sos[5 * i + 3]
+        initial[i].a2 = sos[5 * i + 4]
+        initial[i].z1 = 0.0
+        initial[i].z2 = 0.0
+        live[i] = initial[i]

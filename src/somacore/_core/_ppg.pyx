@@ -66,7 +66,8 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
-from _filters cimport Biquad, biquad_settle, biquad_step
+from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
+from _stats cimport median_small
 
 import numpy as np
 
@@ -108,22 +109,6 @@ cdef struct Hot:
     bint in_block
     Biquad sec[MAX_SECTIONS]
 
-
-cdef inline double _median(double* a, int n) noexcept nogil:
-    # median of n <= NAMP values: insertion sort of a copy
-    cdef double b[NAMP]
-    cdef double v
-    cdef int i, j
-    for i in range(n):
-        v = a[i]
-        j = i - 1
-        while j >= 0 and b[j] > v:
-            b[j + 1] = b[j]
-            j -= 1
-        b[j + 1] = v
-    if n & 1:
-        return b[n // 2]
-    return 0.5 * (b[n // 2 - 1] + b[n // 2])
 
 
 # final: the per-sample methods are called directly (and can be inlined)
@@ -183,15 +168,7 @@ cdef class PpgKernel:
         if sections.shape[0] > MAX_SECTIONS or sections.shape[1] != 5:
             raise ValueError("bad filter sections")
         self.nsec = sections.shape[0]
-        for i in range(self.nsec):
-            self.sec0[i].b0 = sections[i, 0]
-            self.sec0[i].b1 = sections[i, 1]
-            self.sec0[i].b2 = sections[i, 2]
-            self.sec0[i].a1 = sections[i, 3]
-            self.sec0[i].a2 = sections[i, 4]
-            self.sec0[i].z1 = 0.0
-            self.sec0[i].z2 = 0.0
-            self.h.sec[i] = self.sec0[i]
+        load_sections(self.sec0, self.h.sec, &sections[0, 0], self.nsec)
         # odd windows so that "half a window later" is a whole number of samples
         self.W1 = W1 | 1
         self.W2 = W2 | 1
@@ -578,7 +555,7 @@ cdef class PpgKernel:
         cdef uint8_t q = 0
         m = self.acount if self.acount < NAMP else NAMP
         if m >= 3:
-            typ = _median(self.abuf, m)
+            typ = median_small(self.abuf, m)
         # every block updates the typical amplitude, so that a lasting change
         # of signal level is learnt after a few blocks
         self.abuf[self.apos] = amp
@@ -586,7 +563,7 @@ cdef class PpgKernel:
         self.acount += 1
         m = self.acount if self.acount < NAMP else NAMP
         if m >= 3:
-            nt = _median(self.abuf, m)
+            nt = median_small(self.abuf, m)
             self.tol = self.flat_ratio * nt
             self.s_cap = 4.0 * nt * nt
         if width > self.max_block or (typ > 0.0 and amp > self.hi_ratio * typ):
@@ -610,7 +587,7 @@ cdef class PpgKernel:
         # can make a sizeable band-passed block out of a tiny raw rise.
         h = self.rx[p & self.mask] - self.rx[o & self.mask] if o >= 0 else 0.0
         m = self.hcount if self.hcount < NAMP else NAMP
-        typh = _median(self.hbuf, m) if m >= 3 else 0.0
+        typh = median_small(self.hbuf, m) if m >= 3 else 0.0
         self.hbuf[self.hpos] = h
         self.hpos = (self.hpos + 1) % NAMP
         self.hcount += 1
@@ -884,7 +861,7 @@ cdef class PpgKernel:
     def typical_amplitude(self):
         """Running typical block amplitude of the band-passed signal (0 until 3 blocks)."""
         cdef int m = self.acount if self.acount < NAMP else NAMP
-        return _median(self.abuf, m) if m >= 3 else 0.0
+        return median_small(self.abuf, m) if m >= 3 else 0.0
 
     @property
     def lookahead(self):
