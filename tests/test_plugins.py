@@ -171,7 +171,10 @@ def test_allow_and_block_lists(fake_plugins):
     m = _mgr({"SOMACORE_PLUGINS": ""})
     assert m.plugin_names() == ["builtin"]
     m = _mgr({"SOMACORE_DISABLE_PLUGINS": "broken, raises"})
-    assert sorted(m.plugin_names()) == ["builtin", "good"] and m.errors == []
+    # other installed plugins (the first-party ones in CI) may load too
+    names = set(m.plugin_names())
+    assert {"builtin", "good"} <= names and not names & {"broken", "raises"}
+    assert m.errors == []
     with pytest.warns(PluginWarning, match="not installed"):
         m = _mgr({"SOMACORE_PLUGINS": "good,nosuchplugin", "SOMACORE_DISABLE_PLUGINS": "zzz"})
     assert {(e.plugin, e.stage) for e in m.errors} == {("nosuchplugin", "config"),
