@@ -3,8 +3,9 @@
 Commands: ``analyze`` (a session of one or more people into tables, a summary
 and an HTML report), ``demo`` (the same on the bundled real ECG plus a
 SIMULATED partner; ``--table`` prints the original beats/HRV table), ``bench``
-(kernel speed on this machine) and ``plugins``; installed plugins add their
-own.
+(kernel speed on this machine), ``batch`` (many sessions from a manifest, on a
+local process pool or a Dask cluster) and ``plugins``; installed plugins add
+their own.
 
 Errors the user can fix (a missing file, no usable channel, a person given
 twice, a bad sampling rate or parameter, an existing output folder) are one
@@ -362,6 +363,10 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     b.add_argument("--no-refs", action="store_true", help="skip sleepecg / NeuroKit2")
     b.add_argument("--debug", action="store_true", help="show tracebacks")
     b.set_defaults(func=_bench)
+
+    from somacore.batch.cli import add_parser as _add_batch_parser
+
+    _add_batch_parser(sub)  # many sessions from a manifest, on a process pool or Dask
 
     pl = sub.add_parser("plugins", help="list plugins with their distribution and version")
     pl.set_defaults(func=_plugins)

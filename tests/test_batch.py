@@ -1,0 +1,386 @@
+"""``somacore.batch`` on copies of real records: executors agree, faults lose nothing."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import somacore.batch as batch  # noqa: E402
+from somacore.analysis import PersonInput, analyze_session, resolve_config, write_outputs  # noqa: E402
+from somacore.batch.worker import session_dir  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: fewer surrogates keep the dyads fast; the tables are otherwise the defaults'
+CONFIG = {"synchrony": {"n_surrogates": 20}}
+SESSION_TABLES = ("beats", "breaths", "series", "windows", "episodes")
+
+
+def _write_csv(path: Path, columns: dict[str, np.ndarray], fs: float, t0: float = 0.0) -> Path:
+    names = list(columns)
+    with open(path, "w") as fh:
+        fh.write(f"# somacore-csv v1\n# fs={fs!r}\n# t0={t0!r}\n{','.join(names)}\n")
+        np.savetxt(fh, np.column_stack([columns[n] for n in names]), fmt="%.17g", delimiter=",")
+    return path
+
+
+def _wfdb_excerpt(rec: str, seconds: float, dest: Path, start_s: float = 0.0) -> Path:
+    """An excerpt of an MIT-BIH record re-written as a WFDB record (wfdb: a test dependency)."""
+    wfdb = pytest.importorskip("wfdb")
+    r = wfdb.rdrecord(str(DATA / "ecg" / "mitdb" / rec), sampfrom=int(start_s * 360),
+                      sampto=int((start_s + seconds) * 360), physical=False)
+    wfdb.wrsamp(rec, fs=r.fs, units=r.units, sig_name=r.sig_name, d_signal=r.d_signal,
+                fmt=r.fmt, adc_gain=r.adc_gain, baseline=r.baseline, write_dir=str(dest))
+    return dest / f"{rec}.hea"
+
+
+def _manifest(path: Path, rows: list[tuple]) -> Path:
+    with open(path, "w") as fh:
+        fh.write("session,person,file,channels,site\n")
+        for r in rows:
+            fh.write(",".join(str(v) for v in r) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> Path:
+    """Real records: MIT-BIH 100/101/118 (60-90 s WFDB excerpts), MARSH 0005 impedance (90 s)."""
+    from scipy.io import loadmat
+
+    d = tmp_path_factory.mktemp("records")
+    for rec in ("100", "101"):
+        _wfdb_excerpt(rec, 90.0, d)
+    _wfdb_excerpt("118", 60.0, d)
+    ip = loadmat(DATA / "resp" / "marsh" / "0005" / "IP.mat")["IP"].ravel().astype(np.float64)
+    _write_csv(d / "marsh0005.csv", {"resp.ip_au": ip[:250 * 90]}, 250.0)
+    _manifest(d / "manifest.csv", [
+        ("m100", "p100", "100.hea", "MLII", "boston"),
+        ("m101", "p101", "101.hea", "MLII", "boston"),
+        ("m118", "p118", "118.hea", "", "boston"),
+        ("marsh5", "s5", "marsh0005.csv", "", "leeds"),
+        ("dyad", "A", "100.hea", "MLII", "boston"),
+        ("dyad", "B", "101.hea", "MLII", "boston"),
+    ])
+    return d
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def reference(records, tmp_path_factory) -> Path:
+    """Every session analysed alone, through the same calls as ``somacore analyze``."""
+    man = batch.load_manifest(records / "manifest.csv")
+    cfg = resolve_config(overrides=[("synchrony.n_surrogates", 20),
+                                    ("tables.format", "parquet")])
+    base = tmp_path_factory.mktemp("alone")
+    for sid, rows in man.sessions.items():
+        people = [PersonInput(r.person, r.file, r.channels, r.label) for r in rows]
+        write_outputs(analyze_session(people, cfg), base / sid, report=False)
+    return base
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.parquet"))}
+
+
+def _assert_same_as_reference(out: Path, reference: Path, sessions) -> None:
+    for sid in sessions:
+        got = _bytes(session_dir(out, sid))
+        want = _bytes(reference / sid)
+        assert set(want) <= set(got), sid
+        assert {k: got[k] for k in want} == want, sid
+        assert any(k.startswith("beats") or k.startswith("breaths") for k in want)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------ executors agree
+def test_pool_and_dask_give_identical_outputs_equal_to_alone(records, reference, dask_client,
+                                                             tmp_path):
+    a = batch.run(records / "manifest.csv", out=tmp_path / "pool", workers=2, config=CONFIG)
+    b = batch.run(records / "manifest.csv", out=tmp_path / "dask", executor=dask_client,
+                  config=CONFIG)
+    sessions = ["m100", "m101", "m118", "marsh5", "dyad"]
+    for res in (a, b):
+        assert (res.n_done, res.n_failed, res.n_skipped) == (5, 0, 0)
+        assert sorted(res.sessions) == sorted(sessions)
+    for sid in sessions:
+        pa_, pb = session_dir(a.out, sid), session_dir(b.out, sid)
+        assert _bytes(pa_) == _bytes(pb) and len(_bytes(pa_)) >= 4
+    _assert_same_as_reference(a.out, reference, sessions)
+    # the dyad has synchrony windows, the resp-only session breaths and no beats
+    w = batch.read_table(a.out, "windows")
+    assert set(w["session"].to_pylist()) == {"dyad"} and w.num_rows > 10
+    assert "marsh5" in set(batch.read_table(a.out, "breaths")["session"].to_pylist())
+    # run manifest: status, version, parameters, checksums of every input file
+    rm = json.loads((a.out / batch.RUN_MANIFEST).read_text())
+    assert rm["finished"] and rm["counts"]["done"] == 5
+    assert rm["parameters"]["synchrony"]["n_surrogates"] == 20
+    rec = rm["sessions"]["m100"]
+    assert rec["status"] == "done" and rec["software"]["version"]
+    assert rec["params_hash"] == batch.params_hash(rm["parameters"])
+    sums = {Path(i["path"]).name: i["sha256"] for i in rec["inputs"]}
+    assert sums == {"100.dat": _sha256(records / "100.dat"),
+                    "100.hea": _sha256(records / "100.hea")}
+    # the summary: one row per (session, person), manifest metadata included
+    s = batch.read_summary(a.out).to_pylist()
+    assert [(r["session"], r["person"]) for r in s] == [
+        ("m100", "p100"), ("m101", "p101"), ("m118", "p118"), ("marsh5", "s5"),
+        ("dyad", "A"), ("dyad", "B")]
+    assert s[0]["site"] == "boston" and s[0]["heart_n_beats"] > 50
+    assert s[3]["breathing_n_breaths"] > 10 and s[3]["heart_n_beats"] is None
+    assert batch.read_summary(b.out).to_pylist()[0]["heart_n_beats"] == s[0]["heart_n_beats"]
+    # nothing temporary left behind
+    assert sorted(p.name for p in a.out.iterdir()) == ["run_manifest.json", "sessions",
+                                                       "summary.parquet"]
+
+
+# ------------------------------------------------------------------ faults
+def test_corrupt_file_is_reported_and_never_stops_the_others(records, reference, tmp_path):
+    d = tmp_path / "rec"
+    shutil.copytree(records, d)
+    (d / "101.dat").write_bytes((d / "101.dat").read_bytes()[:999])     # truncated signal
+    (d / "garbage.csv").write_text("not,a\nrecording\n")
+    man = _manifest(d / "m.csv", [
+        ("m100", "p100", "100.hea", "MLII", "x"),
+        ("m101", "p101", "101.hea", "MLII", "x"),
+        ("junk", "j", "garbage.csv", "", "x"),
+        ("marsh5", "s5", "marsh0005.csv", "", "x"),
+    ])
+    with cf.ThreadPoolExecutor(2) as ex:
+        res = batch.run(man, out=tmp_path / "out", executor=ex, config=CONFIG)
+    assert (res.n_done, res.n_failed) == (2, 2)
+    assert set(res.failed) == {"m101", "junk"}
+    assert "101" in res.failed["m101"] and "garbage.csv" in res.failed["junk"]
+    assert not session_dir(res.out, "m101").exists()
+    _assert_same_as_reference(res.out, reference, ["m100", "marsh5"])
+    s = batch.read_summary(res.out).to_pylist()
+    assert [r["status"] for r in s] == ["done", "failed", "failed", "done"]
+    assert s[1]["error"] and s[1]["heart_n_beats"] is None
+    # fixing the file and running again retries only the failed sessions
+    shutil.copy(records / "101.dat", d / "101.dat")
+    with cf.ThreadPoolExecutor(2) as ex:
+        res = batch.run(man, out=tmp_path / "out", executor=ex, config=CONFIG)
+    assert (res.n_done, res.n_failed, res.n_skipped) == (3, 1, 2)
+    assert res.sessions["m101"]["attempts"] == 2
+    _assert_same_as_reference(res.out, reference, ["m101"])
+
+
+def test_interrupted_run_resumes_without_loss_or_duplicates(records, reference, tmp_path):
+    out = tmp_path / "out"
+    seen = []
+
+    def stop_after_two(prog):
+        seen.append(prog.last["session"])
+        if prog.done == 2:
+            raise KeyboardInterrupt
+
+    with cf.ThreadPoolExecutor(1) as ex, pytest.raises(KeyboardInterrupt):
+        batch.run(records / "manifest.csv", out=out, executor=ex, config=CONFIG,
+                  progress=stop_after_two)
+    rm = json.loads((out / batch.RUN_MANIFEST).read_text())
+    assert not rm["finished"] and rm["counts"]["done"] == 2
+    finished = {s for s, r in rm["sessions"].items() if r["status"] == "done"}
+    assert finished == set(seen[:2])
+    # a crash while writing left a temporary folder, and the run manifest was lost
+    (out / ".tmp-m118-deadbeef").mkdir()
+    (out / ".tmp-m118-deadbeef" / "beats.parquet").write_bytes(b"partial")
+    (out / batch.RUN_MANIFEST).unlink()
+    with cf.ThreadPoolExecutor(2) as ex:
+        res = batch.run(records / "manifest.csv", out=out, executor=ex, config=CONFIG)
+    # sessions already running when the run stopped finish (atomically) on the executor
+    reused = {s for s, r in res.sessions.items() if r.get("reused")}
+    assert finished <= reused and len(reused) < 5
+    assert (res.n_done, res.n_failed, res.n_skipped) == (5, 0, len(reused))
+    assert not list(out.glob(".tmp-*"))
+    assert sorted(p.name for p in (out / "sessions").iterdir()) == sorted(
+        f"session={s}" for s in ("m100", "m101", "m118", "marsh5", "dyad"))
+    _assert_same_as_reference(out, reference, ["m100", "m101", "m118", "marsh5", "dyad"])
+    rows = batch.read_summary(out).to_pylist()
+    assert len(rows) == 6 and len({(r["session"], r["person"]) for r in rows}) == 6
+    assert batch.read_table(out, "beats").num_rows == sum(
+        pq.read_table(reference / s / "beats.parquet").num_rows
+        for s in ("m100", "m101", "m118", "dyad"))
+
+
+def test_skip_by_checksum_and_parameters(records, tmp_path):
+    d = tmp_path / "rec"
+    shutil.copytree(records, d)
+    man = d / "manifest.csv"
+    out = tmp_path / "out"
+    with cf.ThreadPoolExecutor(2) as ex:
+        batch.run(man, out=out, executor=ex, config=CONFIG)
+        # same bytes, new modification time: still finished
+        os.utime(d / "118.dat", ns=(1, 1))
+        res = batch.run(man, out=out, executor=ex, config=CONFIG)
+        assert res.n_skipped == 5
+        # new bytes: that session, and only it, again
+        raw = bytearray((d / "marsh0005.csv").read_bytes())
+        (d / "marsh0005.csv").write_bytes(bytes(raw) + b"0.5\n")
+        res = batch.run(man, out=out, executor=ex, config=CONFIG)
+        assert res.n_skipped == 4 and not res.sessions["marsh5"].get("reused")
+        # other parameters: everything again
+        res = batch.run(man, out=out, executor=ex,
+                        config={"synchrony": {"n_surrogates": 20}, "arousal": {"k": 2.5}})
+        assert res.n_skipped == 0 and res.n_done == 5
+
+
+def test_dask_worker_killed_mid_run_loses_nothing(records, reference, dask_client, tmp_path):
+    d = tmp_path / "rec"
+    shutil.copytree(records, d)
+    rows = [(f"s{i}", f"p{rec}", f"{rec}.hea", "MLII", "x")
+            for i, rec in enumerate(["100", "101"] * 4)]
+    man = _manifest(d / "m.csv", rows)
+    before = set(dask_client.scheduler_info()["workers"])
+    killed = []
+
+    def kill_a_busy_worker(prog):
+        if killed:
+            return
+        busy = [w for w, keys in dask_client.processing().items() if keys]
+        if busy:
+            pid = dask_client.run(os.getpid, workers=[busy[0]])[busy[0]]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(busy[0])
+
+    res = batch.run(man, out=tmp_path / "out", executor=dask_client, config=CONFIG,
+                    progress=kill_a_busy_worker)
+    assert killed, "no worker was busy when the first session finished"
+    assert (res.n_done, res.n_failed) == (8, 0)
+    for i, rec in enumerate(["100", "101"] * 4):
+        assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
+            _bytes(reference / f"m{rec}")["beats.parquet"]
+    dask_client.wait_for_workers(2, timeout=30)
+    assert set(dask_client.scheduler_info()["workers"]) != before     # one was replaced
+
+
+def test_own_process_pool_recovers_from_a_killed_worker(records, reference, tmp_path,
+                                                        monkeypatch):
+    import somacore.batch.executors as ex_mod
+
+    pools = []
+    real = ex_mod.default_pool
+
+    def spy(workers=None):
+        pools.append(real(workers))
+        return pools[-1]
+
+    monkeypatch.setattr(ex_mod, "default_pool", spy)
+    rows = [(f"s{i}", f"p{rec}", f"{rec}.hea", "MLII", "x")
+            for i, rec in enumerate(["100", "101"] * 4)]
+    man = _manifest(tmp_path / "m.csv", [(s, p, str(records / f), c, x) for s, p, f, c, x in rows])
+    lock = threading.Lock()
+
+    def kill_one(prog):
+        with lock:
+            if len(pools) == 1 and prog.done == 1:
+                proc = next(iter(pools[0]._processes.values()))
+                os.kill(proc.pid, signal.SIGKILL)
+
+    res = batch.run(man, out=tmp_path / "out", workers=2, config=CONFIG, progress=kill_one)
+    assert len(pools) == 2                              # the broken pool was replaced
+    assert (res.n_done, res.n_failed) == (8, 0)
+    for i, rec in enumerate(["100", "101"] * 4):
+        assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
+            _bytes(reference / f"m{rec}")["beats.parquet"]
+
+
+# ------------------------------------------------------------------ bad input
+def test_missing_columns(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text("session,file\ns1,a.csv\n")
+    with pytest.raises(batch.BatchError, match="missing column person"):
+        batch.run(m, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_session_person_and_missing_paths_name_the_rows(records, tmp_path):
+    m = _manifest(tmp_path / "m.csv", [
+        ("a", "p", str(records / "100.hea"), "", ""),
+        ("b", "p", str(records / "100.hea"), "", ""),
+        ("a", "p", str(records / "101.hea"), "", ""),
+        ("c", "q", str(tmp_path / "nope.hea"), "", ""),
+        ("d", "q", "also-missing.csv", "", ""),
+    ])
+    with pytest.raises(batch.BatchError) as err:
+        batch.run(m, out=tmp_path / "out")
+    msg = str(err.value)
+    assert "rows 1 and 3 (session a, person p)" in msg
+    assert "file does not exist: rows 4, 5" in msg and "nope.hea" in msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_parquet_manifest_and_bad_session_id(records, tmp_path):
+    rows = [{"session": "m118", "person": "p", "file": str(records / "118.hea"), "age": 69}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "m.parquet")
+    man = batch.load_manifest(tmp_path / "m.parquet")
+    assert list(man.sessions) == ["m118"] and man.metadata_columns == ["age"]
+    with pytest.raises(batch.BatchError, match="row 1"):
+        batch.load_manifest([{**rows[0], "session": "../escape"}])
+
+
+# ------------------------------------------------------------------ command line
+def _cli(argv):
+    import argparse
+
+    from somacore.batch.cli import add_parser
+
+    p = argparse.ArgumentParser(prog="somacore")
+    add_parser(p.add_subparsers())
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_progress_counts_and_exit_status(records, tmp_path, capsys):
+    d = tmp_path / "rec"
+    shutil.copytree(records, d)
+    (d / "junk.csv").write_text("x\n")
+    m = _manifest(d / "m.csv", [("m118", "p", "118.hea", "", "x"),
+                                ("junk", "j", "junk.csv", "", "x")])
+    code = _cli(["batch", str(m), "--out", str(tmp_path / "out"), "--workers", "1",
+                 "--surrogates", "20", "--json"])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert "done 1" in cap.err and "failed 1" in cap.err and "remaining 0" in cap.err
+    assert json.loads(cap.out)["failed"] == 1 and "junk" in json.loads(cap.out)["errors"]
+
+
+def test_cli_unreachable_scheduler_fails_before_work(records, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    import somacore.batch.cli as bcli
+
+    monkeypatch.setattr(bcli, "CONNECT_TIMEOUT", "0.5s")
+    code = _cli(["batch", str(records / "manifest.csv"), "--out", str(tmp_path / "out"),
+                 "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_bad_manifest_is_one_line(tmp_path, capsys):
+    m = tmp_path / "m.csv"
+    m.write_text("session,person\ns,p\n")
+    assert _cli(["batch", str(m), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing column file" in err[0]
