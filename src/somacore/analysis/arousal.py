@@ -110,7 +110,7 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def detect_arousal(hr: np.ndarray, *, fs: float, t0: float = 0.0, baseline_s: float = 120.0,
                    k: float = 2.0, min_duration_s: float = 10.0, merge_gap_s: float = 2.0,
-                   recovery_k: float = 0.5) -> ArousalEpisodes:
+                   recovery_k: float = 0.5, min_excess: float = 0.0) -> ArousalEpisodes:
     """Find heart-rate arousal episodes (rule in :mod:`somacore.analysis.arousal`).
 
     Parameters
@@ -123,12 +123,21 @@ def detect_arousal(hr: np.ndarray, *, fs: float, t0: float = 0.0, baseline_s: fl
         Time of ``hr[0]`` in seconds (added to every reported time).
     baseline_s, k, min_duration_s, merge_gap_s, recovery_k : float
         See the module docs.
+    min_excess : float
+        Floor on the threshold's distance above the baseline, in the series'
+        units (0 for heart rate). The same rule serves other slow arousal
+        series (skin conductance in the ``somacore-eda`` plugin), where the
+        signal can sit so still that ``k`` robust SDs is within sensor noise.
 
     Returns
     -------
     ArousalEpisodes
     """
     hr = np.asarray(hr, dtype=np.float64)
+    if hr.ndim != 1:
+        raise ValueError(f"the series must be 1-D (one value per sample), got shape {hr.shape}")
+    if not (isinstance(fs, (int, float)) and math.isfinite(fs) and fs > 0):
+        raise ValueError(f"fs={fs!r} must be the series' positive sampling rate in Hz")
     base = rolling_baseline(hr, fs=fs, window_s=baseline_s)
     resid = hr - base
     fin = np.isfinite(resid)
@@ -138,10 +147,10 @@ def detect_arousal(hr: np.ndarray, *, fs: float, t0: float = 0.0, baseline_s: fl
     else:
         sd = math.nan
     empty = np.zeros(0)
-    if not (math.isfinite(sd) and sd > 0):
+    if not math.isfinite(sd) or (sd <= 0 and min_excess <= 0):
         return ArousalEpisodes(empty, empty, empty, empty, empty, empty, empty, empty, base,
                                sd, base + k * (sd if math.isfinite(sd) else np.nan))
-    thr = base + k * sd
+    thr = base + max(k * sd, min_excess)
     with np.errstate(invalid="ignore"):
         above = fin & (hr > thr)
     starts, stops = _runs(above)

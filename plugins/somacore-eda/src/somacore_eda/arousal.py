@@ -27,11 +27,10 @@ and :func:`eda_arousal` (skin conductance in µS: ``min_duration_s=5``,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from somacore.analysis.arousal import rolling_baseline
+from somacore.analysis.arousal import detect_arousal
 
 __all__ = ["Episodes", "detect_episodes", "eda_arousal", "hr_arousal"]
 
@@ -72,78 +71,39 @@ class Episodes:
         return int(self.onset_s.size)
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-
-
 def detect_episodes(x: np.ndarray, *, fs: float, t0: float = 0.0, baseline_s: float = 120.0,
                     k: float = 2.0, min_duration_s: float = 10.0, merge_gap_s: float = 2.0,
                     recovery_k: float = 0.5, min_excess: float = 0.0) -> Episodes:
-    """Find arousal episodes in an evenly sampled series (rule in the module docs).
+    """Arousal episodes on any evenly sampled series (the rule of the module docs).
+
+    The rule itself is somacore's (:func:`somacore.analysis.arousal.detect_arousal`,
+    which ``somacore analyze`` runs on heart rate); this wrapper only gives the
+    result unit-neutral names.
 
     Parameters
     ----------
     x : ndarray, shape (n,)
-        Heart rate (bpm) or skin conductance (µS) sampled at ``fs``; NaN where lost.
+        The series (bpm, µS, ...), NaN where undefined.
     fs : float
-        Sampling rate of ``x`` in Hz.
+        Its sampling rate in Hz.
     t0 : float
         Time of ``x[0]`` in seconds.
     baseline_s, k, min_duration_s, merge_gap_s, recovery_k : float
-        As in :func:`somacore.analysis.arousal.detect_arousal`.
+        See the module docs.
     min_excess : float
-        Floor of the threshold above baseline, in the series' units.
+        Floor on the threshold's distance above the baseline, in the series' units.
 
     Returns
     -------
     Episodes
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"series must be 1-D, got shape {x.shape}")
-    if not (math.isfinite(fs) and fs > 0):
-        raise ValueError(f"fs={fs!r} must be a positive sampling rate in Hz")
-    base = rolling_baseline(x, fs=fs, window_s=baseline_s)
-    resid = x - base
-    fin = np.isfinite(resid)
-    if fin.sum() >= 3:
-        r = resid[fin]
-        sd = 1.4826 * float(np.median(np.abs(r - np.median(r))))
-    else:
-        sd = math.nan
-    empty = np.zeros(0)
-    if not math.isfinite(sd) or (sd <= 0 and min_excess <= 0):
-        thr = base + k * (sd if math.isfinite(sd) else np.nan)
-        return Episodes(empty, empty, empty, empty, empty, empty, empty, empty, base, sd, thr)
-    thr = base + max(k * sd, min_excess)
-    with np.errstate(invalid="ignore"):
-        above = fin & (x > thr)
-    starts, stops = _runs(above)
-    gap = round(merge_gap_s * fs)
-    if starts.size > 1:
-        keep = np.concatenate([[True], starts[1:] - stops[:-1] > gap])
-        starts = starts[keep]
-        stops = np.concatenate([stops[np.flatnonzero(keep)[1:] - 1], [stops[-1]]])
-    long = (stops - starts) >= round(min_duration_s * fs)
-    starts, stops = starts[long], stops[long]
-    rec_thr = base + recovery_k * sd
-    m = starts.size
-    onset, end, peak_t = np.zeros(m), np.zeros(m), np.zeros(m)
-    peak_v, base_v, rec = np.zeros(m), np.zeros(m), np.zeros(m)
-    for e, (a, b) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
-        seg = np.where(np.isfinite(x[a:b]), x[a:b], -np.inf)
-        p = a + int(np.argmax(seg))
-        onset[e], end[e], peak_t[e] = t0 + a / fs, t0 + b / fs, t0 + p / fs
-        peak_v[e], base_v[e] = x[p], base[p]
-        after = x[p:]
-        with np.errstate(invalid="ignore"):
-            back = after <= rec_thr[p:]
-        hit = np.flatnonzero(back | ~np.isfinite(after))
-        rec[e] = hit[0] / fs if hit.size and back[hit[0]] else math.nan
-    return Episodes(onset_s=onset, end_s=end, peak_s=peak_t, duration_s=end - onset,
-                    peak_value=peak_v, baseline_value=base_v, peak_excess=peak_v - base_v,
-                    recovery_s=rec, baseline=base, robust_sd=sd, threshold=thr)
+    e = detect_arousal(x, fs=fs, t0=t0, baseline_s=baseline_s, k=k,
+                       min_duration_s=min_duration_s, merge_gap_s=merge_gap_s,
+                       recovery_k=recovery_k, min_excess=min_excess)
+    return Episodes(onset_s=e.onset_s, end_s=e.end_s, peak_s=e.peak_s, duration_s=e.duration_s,
+                    peak_value=e.peak_bpm, baseline_value=e.baseline_bpm,
+                    peak_excess=e.peak_excess_bpm, recovery_s=e.recovery_s,
+                    baseline=e.baseline, robust_sd=e.robust_sd_bpm, threshold=e.threshold)
 
 
 def hr_arousal(hr: np.ndarray, *, fs: float, t0: float = 0.0, **options: float) -> Episodes:
