@@ -295,3 +295,20 @@ def test_signals_validation():
     with pytest.raises(KeyError, match="no channel 'b'"):
         rec["b"]
     assert rec.by_kind("ecg")[0].name == "a"
+
+
+def test_wfdb_reader_keeps_multi_sample_frames(data_dir):
+    # MIMIC record 037: MCL1 ECG stored as 4 samples per 125 Hz frame (500 Hz),
+    # RESP at the frame rate; the reader must keep every ECG sample, not the
+    # frame averages, and recognise the modified chest lead as ECG
+    import somacore
+    from somacore.io import read_wfdb
+
+    rec = somacore.read(data_dir / "multimodal" / "03700181.hea")
+    by_name = {c.name: c for c in rec.channels}
+    assert by_name["MCL1"].kind == "ecg" and by_name["MCL1"].fs == 500.0
+    assert by_name["RESP"].fs == 125.0
+    raw = read_wfdb(data_dir / "multimodal" / "03700181", channels=["MCL1"],
+                    smooth_frames=False)
+    np.testing.assert_array_equal(by_name["MCL1"].data, raw.signals[:, 0])
+    assert by_name["MCL1"].data.size == 4 * by_name["RESP"].data.size

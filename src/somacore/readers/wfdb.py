@@ -30,7 +30,8 @@ _PPG = {"PLETH", "PPG", "BVP", "PLETHYSMOGRAM"}
 def wfdb_kind(name: str) -> str | None:
     """Kind of a WFDB signal from its description, or None if unknown."""
     s = re.sub(r"[\s_\-]", "", name).upper()
-    if s in _ECG or s.startswith(("ECG", "EKG")) or re.fullmatch(r"(M?L)?V[1-6]", s):
+    if (s in _ECG or s.startswith(("ECG", "EKG")) or re.fullmatch(r"(M?L)?V[1-6]", s)
+            or re.fullmatch(r"M?CL[1-6]|C[MC]5", s)):     # modified chest leads (MIMIC)
         return "ecg"
     if s in _PPG or s.startswith("PLETH"):
         return "ppg"
@@ -104,8 +105,14 @@ class WfdbReader:
             used[label] = used.get(label, 0) + 1
             if used[label] > 1:
                 label = f"{label}#{used[label]}"
-            chans.append(Channel(rec.signals[:, j], rec.fs, kind, rec.units[j] or "au",
-                                 t0=0.0, name=label))
+            data, fs = rec.signals[:, j], rec.fs
+            spf = int(rec.samps_per_frame[j])
+            if spf > 1:
+                # stored at spf x the frame rate (MIMIC's 500 Hz ECG in 125 Hz
+                # frames): keep every sample rather than the frame averages
+                full = read_wfdb(rec_path, channels=[j], smooth_frames=False)
+                data, fs = full.signals[:, 0], full.fs
+            chans.append(Channel(data, fs, kind, rec.units[j] or "au", t0=0.0, name=label))
         if not chans:
             raise FormatError(rec_path, f"no signal of a known kind among {list(rec.sig_names)} "
                               "(ECG leads, PLETH, RESP, EDA, EMG); read it with "
