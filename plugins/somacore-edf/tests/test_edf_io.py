@@ -151,12 +151,15 @@ def test_bdf_reader_contract(tmp_path):
     check_reader(EdfReader(), path, n_channels=4, kinds={"ecg", "eda", "acc", "resp"})
 
 
-@pytest.mark.parametrize("writer", [EdfWriter(), BdfWriter()])
-def test_writer_contract(writer):
-    # check_writer's round trip compares with numpy.allclose defaults (atol 1e-8), finer than
-    # EDF/BDF quantisation (range / 65534 or / 16777214); it takes no tolerance, so its file
-    # checks run here and test_round_trip_to_resolution checks the samples
-    check_writer(writer, _recording())
+@pytest.mark.parametrize(("writer", "bits"), [(EdfWriter(), 16), (BdfWriter(), 24)])
+def test_writer_contract(writer, bits):
+    # the contract's round trip, to each channel's quantisation step
+    rec = _recording()
+    steps = {}
+    for c in rec:
+        fin = np.isfinite(c.data)
+        steps[c.name] = (np.ptp(c.data[fin]) or 2.0) / (2 ** bits - 2)
+    check_writer(writer, rec, reader=EdfReader(), rtol=0.0, atol=steps)
 
 
 def test_entry_point_and_open_reader(tmp_path):

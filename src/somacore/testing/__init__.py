@@ -199,8 +199,21 @@ def _check_damaged(reader: Any, sample: Path, d: Path, what: str) -> None:
             _check_recording(rec, what + f" (on {target.name} cut to {keep:.0%})")
 
 
-def check_writer(writer: Any, recording: Any, *, reader: Any = None) -> None:
-    """Check a writer: attributes, writes a file, replaces it, round trip with ``reader``."""
+def check_writer(writer: Any, recording: Any, *, reader: Any = None, rtol: float = 1e-5,
+                 atol: float | dict[str, float] = 1e-8) -> None:
+    """Check a writer: attributes, writes a file, replaces it, round trip with ``reader``.
+
+    Parameters
+    ----------
+    writer, recording, reader
+        The writer under test, a recording to write, and optionally a reader
+        to read the file back.
+    rtol, atol : float
+        Round-trip tolerance as in ``numpy.allclose``. Formats that store
+        quantised samples (EDF: 16-bit, BDF: 24-bit) pass their resolution as
+        ``atol``: a float for every channel, or a dict from channel name to
+        that channel's resolution.
+    """
     what = f"writer {getattr(writer, 'name', writer)!r}"
     _check_named(writer, what)
     _check_extensions(writer, what)
@@ -219,9 +232,11 @@ def check_writer(writer: Any, recording: Any, *, reader: Any = None) -> None:
             back = reader.read(path)
             _check_recording(back, f"{what} round trip")
             for a, b in zip(recording.channels, back.channels, strict=False):
+                tol = atol.get(a.name, 1e-8) if isinstance(atol, dict) else atol
                 if a.kind != b.kind or a.fs != b.fs or not np.allclose(
-                        a.data, b.data, equal_nan=True):
-                    raise _fail(what, f"round trip changed channel {a.name!r}")
+                        a.data, b.data, rtol=rtol, atol=tol, equal_nan=True):
+                    raise _fail(what, f"round trip changed channel {a.name!r} beyond "
+                                      f"rtol={rtol:g}, atol={tol:g}")
 
 
 def _with_timeout(it: Any, timeout_s: float) -> Any:
