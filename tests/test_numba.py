@@ -102,3 +102,19 @@ def test_metric_with_numba_kernel_passes_contract(monkeypatch):
             return {"rms_au": float(np.sqrt(self.kernel(x) / x.size))}
 
     check_metric(Rms())
+
+
+def test_moving_mean_helper_matches_slow_reference():
+    from somacore.numba_kernels import moving_mean
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200)
+    x[[5, 50, 51, 199]] = np.nan
+    w = 7
+    got = moving_mean(x, w)
+    for i in range(x.size):
+        if np.isnan(x[i]):
+            assert np.isnan(got[i])
+            continue
+        win = x[max(0, i - w // 2):i + w // 2 + 1]
+        assert got[i] == pytest.approx(np.nanmean(win), rel=1e-12, abs=1e-12)
