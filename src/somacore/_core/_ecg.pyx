@@ -67,6 +67,7 @@ from libc.string cimport memset
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
 from _stats cimport median_small
+from _types cimport sample_t
 
 # GCC's straight-line (SLP) vectorizer pairs the filter states in the hot loop
 # of _run into vector registers (they are stored back to adjacent fields),
@@ -80,12 +81,6 @@ cdef extern from *:
     """
 
 import numpy as np
-
-ctypedef fused sample_t:
-    double
-    float
-    short
-    int
 
 cdef enum:
     MAX_SECTIONS = 8

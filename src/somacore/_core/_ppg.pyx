@@ -68,14 +68,9 @@ from libc.string cimport memset
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
 from _stats cimport median_small
+from _types cimport sample_t
 
 import numpy as np
-
-ctypedef fused sample_t:
-    double
-    float
-    short
-    int
 
 cdef enum:
     MAX_SECTIONS = 8
