@@ -43,6 +43,33 @@ def test_analytic_signal_matches_scipy_hilbert():
         assert np.max(np.abs(analytic_signal(x[0], fs=10.0) - ref.analytic(x[0]))) < TOL
 
 
+@pytest.mark.parametrize("n", [997, 1000, 1024, 2310, 4096])
+def test_band_analytic_signal_matches_full_fft_reference(n):
+    # the split transforms (n = m * D) must equal one full-length transform, for
+    # prime, odd and highly composite lengths
+    fs = 8.0
+    x = _osc(3, n, fs, 0.25, seed=n) + 5.0
+    for band, taper in (((0.15, 0.4), None), ((0.2, 0.6), 0.0), ((1.0, 3.9), 0.3)):
+        z = analytic_signal(x, fs=fs, band=band, taper_hz=taper)
+        tw = 0.1 * (band[1] - band[0]) if taper is None else taper
+        for p in range(3):
+            want = ref.band_analytic(x[p], fs, band[0], band[1], tw)
+            assert np.max(np.abs(z[p] - want)) < TOL * max(1.0, np.abs(want).max())
+
+
+def test_band_split_is_a_divisor_covering_the_band():
+    from somacore.synchrony.phase import _split
+
+    for n, nb in ((921600, 900), (997, 10), (1000, 300), (2 * 3 * 5 * 7 * 11 * 13, 40)):
+        m = _split(n, nb)
+        assert n % m == 0 and m >= nb
+
+
+def test_band_with_no_frequency_bin_is_an_error():
+    with pytest.raises(ValueError, match="holds no frequency"):
+        analytic_signal(np.random.default_rng(0).standard_normal(10), fs=1.0, band=(0.21, 0.29))
+
+
 def test_plv_matches_loop_reference():
     fs = 8.0
     x = _osc(3, 1200, fs, 0.25, seed=1)
@@ -90,9 +117,11 @@ def test_plv_nan_windows_over_gaps():
 
 
 # ------------------------------------------------------------------- group
-def test_group_matches_reference_and_kuramoto():
+@pytest.mark.parametrize("people", [3, 4, 5, 9])
+def test_group_matches_reference_and_kuramoto(people):
+    # 4 people run one fused pass; 3 are padded, 5 and 9 sum groups of four
     fs = 8.0
-    x = _osc(4, 1000, fs, 0.25, seed=4)
+    x = _osc(people, 1000, fs, 0.25, seed=4)
     ph = np.angle(analytic_signal(x, fs=fs, band=(0.15, 0.4)))
     g = group_synchrony(ph, fs=fs, window_s=20, step_s=4, phases=True)
     R = np.abs(np.exp(1j * ph).mean(axis=0))

@@ -31,7 +31,7 @@ import numpy as np
 
 from somacore._arrays import readonly_contiguous
 from somacore.synchrony._common import as_people, check_fs_sync, seconds, to_samples
-from somacore.synchrony.phase import _window_has, _window_means, analytic_signal, check_band
+from somacore.synchrony.phase import _blocks, _unit_phasors, _windows_from_blocks, check_band
 
 __all__ = ["GroupSynchrony", "group_synchrony"]
 
@@ -121,48 +121,55 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
     S = to_samples(seconds(step_s, "step_s"), fs, "step_s")
     if N < W:
         raise ValueError(f"the record ({N} samples) is shorter than one window ({W} samples).")
-    bad = ~np.isfinite(X)
+    from somacore._core._sync import ClusterPhaseWindows, KuramotoField
+
     if phases:
         if band is not None:
             raise ValueError("give either band (to compute phases) or phases=True, not both.")
-        u = np.exp(1j * np.where(bad, 0.0, X))
+        bad = ~np.isfinite(X)
+        ph = np.where(bad, 0.0, X)
+        re = np.where(bad, 0.0, np.cos(ph))
+        im = np.where(bad, 0.0, np.sin(ph))
         bnd = None
     else:
         if band is None:
             raise ValueError("band=(lo_hz, hi_hz) is required to compute Hilbert phases "
                              "(or pass phases=True with phases in radians).")
         bnd = check_band(band, fs, allow_broadband=allow_broadband)
-        z = analytic_signal(X, fs=fs, band=bnd, taper_hz=taper_hz,
-                            allow_broadband=allow_broadband)
-        z = np.where(bad, 1.0, z)
-        u = z / np.maximum(np.abs(z), 1e-300)
+        # a rotation common to everybody is left out of the phasors: R and rho do not see it
+        re, im, bad = _unit_phasors(X, fs, bnd, taper_hz)
     anybad = bad.any(axis=0)
-    s = u.mean(axis=0)
-    R = np.where(anybad, np.nan, np.minimum(np.abs(s), 1.0))
-    gapw = _window_has(anybad, W, S)
-    R_window = np.where(gapw, np.nan, _window_means(np.where(anybad, 0.0, R), W, S))
-    nw = R_window.size
+    R = np.empty(N)
+    # rows padded with zeros to a multiple of four (the rho kernel sums four people per pass)
+    P4 = -(-P // 4) * 4
+    rel_re = np.zeros((P4, N))
+    rel_im = np.zeros((P4, N))
+    KuramotoField().run(re, im, anybad.view(np.uint8), R, rel_re[:P], rel_im[:P])
+    del re, im
+    g, B, adv, nw = _blocks(N, W, S)
+    nblk = (nw - 1) * adv + B
+
+    def window_sums(v: np.ndarray) -> np.ndarray:
+        blk = v[..., :nblk * g].reshape((*v.shape[:-1], nblk, g)).sum(axis=-1)
+        return _windows_from_blocks(blk, B, adv, nw)
+
+    gapw = window_sums(anybad.astype(np.float64)) > 0
+    R_window = np.where(gapw, np.nan, window_sums(np.where(anybad, 0.0, R)) / W)
     starts = np.arange(nw, dtype=np.int64) * S
     rho_t = rho_i = phibar = rho_w = None
     rho_group = float("nan")
     if P >= 3:
-        # relative phasors exp(1j (phi_i - q)), q = arg mean_i exp(1j phi_i)
-        q = s / np.maximum(np.abs(s), 1e-300)
-        rel = u * np.conj(q)
+        cp = ClusterPhaseWindows()
         if not anybad.any():
-            zi = rel.mean(axis=1)
-            rho_i = np.abs(zi)
-            phibar = np.angle(zi)
-            rho_t = np.abs((rel * np.exp(-1j * phibar)[:, None]).mean(axis=0))
-            rho_group = float(rho_t.mean())
-        from somacore._core._sync import ClusterPhaseWindows
-
-        relw = np.where(anybad, 0.0, rel)
-        zw = _window_means(relw, W, S)  # (P, nw) window means of the relative phasors
-        rv = np.ascontiguousarray(relw.T).view(np.float64).reshape(N, P, 2)
-        zv = np.ascontiguousarray(zw.T).view(np.float64).reshape(nw, P, 2)
+            zr, zi = rel_re.mean(axis=1), rel_im.mean(axis=1)
+            rho_i = np.hypot(zr, zi)[:P]
+            phibar = np.arctan2(zi, zr)[:P]
+            rho_t = np.empty(N)
+            rho_group = float(cp.series(rel_re, rel_im, zr, zi, P, rho_t))
+        zwr = np.ascontiguousarray(window_sums(rel_re) / W)
+        zwi = np.ascontiguousarray(window_sums(rel_im) / W)
         rho_w = np.empty(nw)
-        ClusterPhaseWindows().run(rv, zv, starts, W, rho_w)
+        cp.run(rel_re, rel_im, zwr, zwi, starts, W, P, rho_w)
         rho_w[gapw] = np.nan
     return GroupSynchrony(
         R=R, R_window=R_window, rho_group_t=rho_t, rho_group=rho_group, rho_i=rho_i,

@@ -24,6 +24,7 @@ frequency at each end and around gaps are less reliable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,116 @@ def check_band(band: Any, fs: float, *, allow_broadband: bool = False) -> tuple[
     return lo, hi
 
 
+def _band_weights(n: int, fs: float, lo: float, hi: float, taper_hz: float | None
+                  ) -> tuple[int, np.ndarray]:
+    """First bin ``k0`` and weights ``w`` (bins ``k0 .. k0 + w.size - 1``) of the band.
+
+    The weights include the factor 2 of the one-sided spectrum and the
+    raised-cosine edges; every bin outside is weighted 0.
+    """
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    tw = 0.1 * (hi - lo) if taper_hz is None else seconds(taper_hz, "taper_hz", allow_zero=True)
+    tw = min(tw, 0.5 * (hi - lo))
+    w = ((f >= lo) & (f <= hi)).astype(float)
+    if tw > 0:
+        up = (f >= lo) & (f < lo + tw)
+        w[up] = 0.5 - 0.5 * np.cos(np.pi * (f[up] - lo) / tw)
+        dn = (f > hi - tw) & (f <= hi)
+        w[dn] = 0.5 - 0.5 * np.cos(np.pi * (hi - f[dn]) / tw)
+    nz = np.flatnonzero(w)
+    if nz.size == 0:
+        raise ValueError(
+            f"the band ({lo:g}, {hi:g}) Hz holds no frequency of a {n}-sample record at "
+            f"fs={fs:g} Hz (bin spacing {fs / n:.3g} Hz): use a longer record or a wider band."
+        )
+    return int(nz[0]), 2.0 * w[nz[0]:nz[-1] + 1]
+
+
+def _largest_prime_factor(m: int) -> int:
+    p, big = 2, 1
+    while p * p <= m:
+        while m % p == 0:
+            big, m = p, m // p
+        p += 1
+    return max(big, m)
+
+
+def _split(n: int, nb: int) -> int:
+    """A divisor ``m`` of ``n`` (``m >= nb``) for the band-limited transforms.
+
+    The series is read as ``m`` rows of ``D = n / m`` interleaved samples; the
+    transforms then cost about ``n log2(m)`` instead of ``n log2(n)`` and work
+    on short rows that stay in cache, while the band's twiddles cost
+    ``nb * D``. Sizes with a prime factor above 7 are penalised (slower FFT);
+    ``m = n`` (one full-length transform) is always possible.
+    """
+    def cost(m: int) -> float:
+        # FFT work per person, plus forming the band's twiddles and spectra
+        # (nb x D complex exponentials and products, measured ~16x an FFT point)
+        fft = n * math.log2(max(m, 2)) * (1 if _largest_prime_factor(m) <= 7 else 4)
+        return fft + 16.0 * nb * (n // m)
+
+    best, best_cost = n, cost(n)
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            for m in (d, n // d):
+                if m >= max(nb, 2) and cost(m) < best_cost:
+                    best, best_cost = m, cost(m)
+        d += 1
+    return best
+
+
+def _baseband(xc: np.ndarray, k0: int, w: np.ndarray) -> np.ndarray:
+    """Band-limited analytic signal shifted down by ``k0`` bins (complex, same shape).
+
+    ``y[t] = z[t] * exp(-2j pi k0 t / n)`` where ``z`` is the analytic signal
+    whose spectrum is ``w * F[k0 + j]`` at bins ``k0 + j`` and 0 elsewhere
+    (``F`` the DFT of ``xc``). Computed exactly by splitting the length into
+    ``n = m * D`` (``t = D * tau + r``): ``D`` real FFTs of length ``m`` give
+    the band bins, ``D`` inverse FFTs of length ``m`` (``m >= w.size``) give
+    ``y`` (a decimation-in-time step of the full transforms, with only the
+    band's bins ever formed). Phase differences between people, and moduli,
+    do not see the common shift.
+    """
+    P, n = xc.shape
+    nb = w.size
+    m = _split(n, nb)
+    D = n // m
+    k = np.arange(k0, k0 + nb, dtype=np.int64)
+    r = np.arange(D, dtype=np.int64)
+    # F[k] = sum_r exp(-2j pi k r / n) G_r[k mod m],  G_r = DFT_m(x[r::D])
+    G = np.fft.rfft(xc.reshape(P, m, D), axis=1)  # (P, m//2 + 1, D)
+    km = k % m
+    flip = km > m // 2
+    rows = np.where(flip, m - km, km)
+    Gk = G[:, rows, :]
+    if flip.any():
+        Gk[:, flip, :] = np.conj(Gk[:, flip, :])
+    del G
+    tw = np.exp((-2j * np.pi / n) * (np.outer(k, r) % n))  # (nb, D); exact angles mod n
+    Zb = np.einsum("pkr,kr->pk", Gk, tw) * w
+    del Gk
+    # y[D tau + r] = (1/n) sum_j Zb[j] exp(2j pi j r / n) exp(2j pi j tau / m)
+    j = np.arange(nb, dtype=np.int64)
+    H = np.zeros((P, m, D), np.complex128)
+    H[:, :nb, :] = Zb[:, :, None] * np.exp((2j * np.pi / n) * (np.outer(j, r) % n))[None]
+    y = np.fft.ifft(H, axis=1)
+    y /= D
+    return y.reshape(P, n)
+
+
+def _centred(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows minus their mean over finite samples, gaps set to 0; (xc, finite, mean)."""
+    finite = np.isfinite(X)
+    if finite.all():
+        mean = X.mean(axis=1, keepdims=True)
+        return X - mean, finite, mean
+    cnt = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    mean = np.where(finite, X, 0.0).sum(axis=1, keepdims=True) / cnt
+    return np.where(finite, X - mean, 0.0), finite, mean
+
+
 def analytic_signal(x: Any, *, fs: float, band: Any = None, taper_hz: float | None = None,
                     allow_broadband: bool = False) -> np.ndarray:
     """Band-limited analytic signal of each row, by FFT (see the module notes).
@@ -97,59 +208,60 @@ def analytic_signal(x: Any, *, fs: float, band: Any = None, taper_hz: float | No
     one = arr.ndim == 1
     X = np.atleast_2d(arr)
     n = X.shape[1]
-    finite = np.isfinite(X)
-    cnt = np.maximum(finite.sum(axis=1, keepdims=True), 1)
-    mean = np.where(finite, X, 0.0).sum(axis=1, keepdims=True) / cnt
-    xc = np.where(finite, X - mean, 0.0)
-    # one-sided spectrum from a real FFT: Z[k] = h[k] F[k] for k <= n/2, 0 above
-    nh = n // 2 + 1
-    Fh = np.fft.rfft(xc, axis=-1)
-    h = np.full(nh, 2.0)
-    h[0] = 1.0
-    if n % 2 == 0:
-        h[-1] = 1.0
+    xc, finite, mean = _centred(X)
     if band is not None:
         lo, hi = check_band(band, fs, allow_broadband=allow_broadband)
-        f = np.fft.rfftfreq(n, 1.0 / fs)
-        tw = 0.1 * (hi - lo) if taper_hz is None else seconds(taper_hz, "taper_hz",
-                                                               allow_zero=True)
-        tw = min(tw, 0.5 * (hi - lo))
-        w = ((f >= lo) & (f <= hi)).astype(float)
-        if tw > 0:
-            up = (f >= lo) & (f < lo + tw)
-            w[up] = 0.5 - 0.5 * np.cos(np.pi * (f[up] - lo) / tw)
-            dn = (f > hi - tw) & (f <= hi)
-            w[dn] = 0.5 - 0.5 * np.cos(np.pi * (hi - f[dn]) / tw)
-        h = h * w
-    Z = np.zeros((X.shape[0], n), np.complex128)
-    Z[:, :nh] = Fh * h
-    z = np.fft.ifft(Z, axis=-1)
-    if band is None:
+        k0, w = _band_weights(n, fs, lo, hi, taper_hz)
+        z = _baseband(xc, k0, w)
+        z *= np.exp((2j * np.pi / n) * ((k0 * np.arange(n, dtype=np.int64)) % n))
+    else:
+        # one-sided spectrum from a real FFT: Z[k] = h[k] F[k] for k <= n/2, 0 above
+        nh = n // 2 + 1
+        h = np.full(nh, 2.0)
+        h[0] = 1.0
+        if n % 2 == 0:
+            h[-1] = 1.0
+        Z = np.zeros((X.shape[0], n), np.complex128)
+        Z[:, :nh] = np.fft.rfft(xc, axis=-1) * h
+        z = np.fft.ifft(Z, axis=-1)
         z += mean  # exactly scipy.signal.hilbert(x)
     z[~finite] = np.nan
     return z[0] if one else z
 
 
-def _window_means(v: np.ndarray, W: int, S: int) -> np.ndarray:
-    """Mean of v[..., k*S : k*S + W] for every full window, by prefix sums."""
-    n = v.shape[-1]
-    nw = (n - W) // S + 1
-    if W % S == 0:
-        # sums of step-long blocks, then a short prefix sum over blocks
-        B = W // S
-        nb = nw - 1 + B
-        blk = v[..., :nb * S].reshape((*v.shape[:-1], nb, S)).sum(axis=-1)
-        cb = np.zeros((*v.shape[:-1], nb + 1), dtype=blk.dtype)
-        np.cumsum(blk, axis=-1, out=cb[..., 1:])
-        return (cb[..., B:B + nw] - cb[..., :nw]) / W
-    c = np.zeros((*v.shape[:-1], n + 1), dtype=v.dtype)
-    np.cumsum(v, axis=-1, out=c[..., 1:])
-    a = np.arange(nw) * S
-    return (c[..., a + W] - c[..., a]) / W
+def _unit_phasors(X: np.ndarray, fs: float, band: tuple[float, float],
+                  taper_hz: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Planar unit phasors (re, im) of the band's analytic signal, up to a common rotation.
+
+    The rotation ``exp(2j pi k0 t / n)`` shared by every person is left out:
+    nothing computed from phase differences or from moduli of means sees it.
+    Missing samples give 0. Returns ``(re, im, bad)``.
+    """
+    from somacore._core._sync import UnitPhasors
+
+    xc, finite, _ = _centred(X)
+    k0, w = _band_weights(X.shape[1], fs, band[0], band[1], taper_hz)
+    y = _baseband(xc, k0, w)
+    bad = ~finite
+    re = np.empty(X.shape)
+    im = np.empty(X.shape)
+    UnitPhasors().run(y.view(np.float64).reshape(*X.shape, 2), bad.view(np.uint8), re, im)
+    return re, im, bad
 
 
-def _window_has(bad: np.ndarray, W: int, S: int) -> np.ndarray:
-    return _window_means(bad.astype(np.float64), W, S) > 0
+def _blocks(N: int, W: int, S: int) -> tuple[int, int, int, int]:
+    """Block length ``g = gcd(W, S)``, blocks per window, per step, and windows."""
+    g = math.gcd(W, S)
+    nw = (N - W) // S + 1
+    return g, W // g, S // g, nw
+
+
+def _windows_from_blocks(blk: np.ndarray, B: int, adv: int, nw: int) -> np.ndarray:
+    """Window sums from block sums (last axis): window k is blocks ``k*adv .. k*adv+B-1``."""
+    cb = np.zeros((*blk.shape[:-1], blk.shape[-1] + 1), dtype=blk.dtype)
+    np.cumsum(blk, axis=-1, out=cb[..., 1:])
+    a = np.arange(nw) * adv
+    return cb[..., a + B] - cb[..., a]
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,18 +350,24 @@ def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any, window_s: fl
     if N < W:
         raise ValueError(f"the record ({N} samples) is shorter than one window ({W} samples).")
     pr = design_pairs(pairs, X.shape[0])
-    z = analytic_signal(X, fs=fs, band=(lo, hi), taper_hz=taper_hz,
-                        allow_broadband=allow_broadband)
-    bad = ~np.isfinite(X)
-    u = np.where(bad, 0.0, z) / np.where(bad, 1.0, np.maximum(np.abs(z), 1e-300))
-    d = u[pr[:, 0]] * np.conj(u[pr[:, 1]])
-    m = _window_means(d, W, S)
-    gap = _window_has(bad[pr[:, 0]] | bad[pr[:, 1]], W, S)
+    from somacore._core._sync import PairBlockSums
+
+    re, im, bad = _unit_phasors(X, fs, (lo, hi), taper_hz)
+    g, B, adv, nw = _blocks(N, W, S)
+    nblk = (nw - 1) * adv + B
+    blk = np.empty((pr.shape[0], nblk, 2))
+    PairBlockSums().run(re, im, np.ascontiguousarray(pr, dtype=np.int64), g, blk)
+    m = _windows_from_blocks(blk.view(np.complex128)[..., 0], B, adv, nw) / W
+    nbad = bad[:, :nblk * g].reshape(X.shape[0], nblk, g).sum(axis=-1)
+    gap = _windows_from_blocks(nbad[pr[:, 0]] + nbad[pr[:, 1]], B, adv, nw) > 0
     plv = np.where(gap, np.nan, np.minimum(np.abs(m), 1.0))
     ang = np.where(gap, np.nan, np.angle(m))
-    nw = m.shape[-1]
+    phase = None
+    if return_phase:
+        phase = np.where(bad, np.nan, np.angle(analytic_signal(X, fs=fs, band=(lo, hi),
+                                                               taper_hz=taper_hz,
+                                                               allow_broadband=True)))
     return PhaseSynchrony(
         pairs=pr, plv=plv, mean_phase_diff=ang, window_start_s=np.arange(nw) * S / fs,
-        band=(lo, hi), fs=fs, window_s=W / fs, step_s=S / fs,
-        phase=np.where(bad, np.nan, np.angle(z)) if return_phase else None,
+        band=(lo, hi), fs=fs, window_s=W / fs, step_s=S / fs, phase=phase,
     )
