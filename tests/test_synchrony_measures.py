@@ -215,6 +215,15 @@ def test_surrogate_test_detects_coupling_and_stats():
     assert st.effect_sd[0] == pytest.approx(st.effect[0] / z.std(ddof=1))
     st2 = surrogate_test(x, measure, fs=4.0, n=19, seed=1)
     np.testing.assert_array_equal(st.null, st2.null)  # seeded: reproducible
+    # threads measure the same surrogates: the null does not depend on n_jobs
+    st4 = surrogate_test(x, measure, fs=4.0, n=19, seed=1, n_jobs=3)
+    np.testing.assert_array_equal(st.null, st4.null)
+    # and the surrogates are the ones the public generators draw from the same seed
+    g = np.random.default_rng(1)
+    want = [measure(circular_shift(x, g, 120)) for _ in range(19)]
+    np.testing.assert_array_equal(st.null, np.array(want))
+    with pytest.raises(ValueError, match="n_jobs"):
+        surrogate_test(x, measure, fs=4.0, n=3, n_jobs=0)
     st3 = surrogate_test(x, measure, fs=4.0, n=9, seed=2, method="segment_shuffle",
                          segment_s=30)
     assert st3.null.shape == (9, 1)

@@ -73,13 +73,35 @@ class SurrogateTest:
             object.__setattr__(self, name, readonly(value))
 
 
+def _draw_shifts(rng: np.random.Generator, x: np.ndarray, min_shift: int) -> list[int]:
+    n = x.shape[1]
+    return [int(rng.integers(min_shift, n - min_shift + 1)) for _ in range(1, x.shape[0])]
+
+
+def _apply_shifts(x: np.ndarray, shifts: list[int]) -> np.ndarray:
+    out = x.copy()
+    for i, k in enumerate(shifts, start=1):
+        out[i] = np.roll(x[i], k)
+    return out
+
+
 def circular_shift(x: np.ndarray, rng: np.random.Generator, min_shift: int) -> np.ndarray:
     """Rotate every row but the first by an independent random offset."""
+    return _apply_shifts(x, _draw_shifts(rng, x, min_shift))
+
+
+def _draw_orders(rng: np.random.Generator, x: np.ndarray, seg: int) -> list[np.ndarray]:
+    n_parts = -(-x.shape[1] // seg)
+    return [rng.permutation(n_parts) for _ in range(1, x.shape[0])]
+
+
+def _apply_orders(x: np.ndarray, seg: int, orders: list[np.ndarray]) -> np.ndarray:
     n = x.shape[1]
+    bounds = [*list(range(0, n, seg)), n]
     out = x.copy()
-    for i in range(1, x.shape[0]):
-        k = int(rng.integers(min_shift, n - min_shift + 1))
-        out[i] = np.roll(x[i], k)
+    for i, order in enumerate(orders, start=1):
+        parts = [x[i, a:b] for a, b in itertools.pairwise(bounds)]
+        out[i] = np.concatenate([parts[o] for o in order])
     return out
 
 
@@ -88,14 +110,7 @@ def segment_shuffle(x: np.ndarray, rng: np.random.Generator, seg: int) -> np.nda
 
     The last, shorter segment (if any) takes part in the shuffle too.
     """
-    n = x.shape[1]
-    bounds = [*list(range(0, n, seg)), n]
-    out = x.copy()
-    for i in range(1, x.shape[0]):
-        parts = [x[i, a:b] for a, b in itertools.pairwise(bounds)]
-        order = rng.permutation(len(parts))
-        out[i] = np.concatenate([parts[o] for o in order])
-    return out
+    return _apply_orders(x, seg, _draw_orders(rng, x, seg))
 
 
 def _stats(obs: np.ndarray, null: np.ndarray, alternative: str, fisher_z: bool):
@@ -132,6 +147,7 @@ def surrogate_test(
     segment_s: float | None = None,
     alternative: Literal["greater", "two-sided"] = "greater",
     fisher_z: bool = True,
+    n_jobs: int = 1,
 ) -> SurrogateTest:
     """Null distribution, p-value and SUSY-style effect size for a synchrony measure.
 
@@ -158,12 +174,19 @@ def surrogate_test(
     alternative : {"greater", "two-sided"}
     fisher_z : bool
         Express the effect in Fisher z units (for correlation-like measures).
+    n_jobs : int
+        Surrogates measured at once, in threads. somacore's measures release
+        the GIL in their kernels and FFTs, so this scales with cores; a measure
+        of your own must be thread-safe. The surrogates themselves are drawn
+        up front from ``seed``, so the result does not depend on ``n_jobs``.
 
     Returns
     -------
     SurrogateTest
     """
     fs = check_fs_sync(fs)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}.")
     X = as_people(x)
     N = X.shape[1]
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -178,8 +201,9 @@ def surrogate_test(
             raise ValueError(f"min_shift_s gives {k} samples; it must be between 1 sample and "
                              f"half the record ({N // 2} samples).")
 
-        def make(v: np.ndarray) -> np.ndarray:
-            return circular_shift(v, rng, k)
+        def draw() -> Callable[[], np.ndarray]:
+            shifts = _draw_shifts(rng, X, k)
+            return lambda: _apply_shifts(X, shifts)
     elif method == "segment_shuffle":
         seg = max(1, N // 10) if segment_s is None else \
             round(seconds(segment_s, "segment_s") * fs)
@@ -187,13 +211,28 @@ def surrogate_test(
             raise ValueError(f"segment_s gives {seg} samples; at least two segments are needed "
                              f"(at most {N // 2} samples each).")
 
-        def make(v: np.ndarray) -> np.ndarray:
-            return segment_shuffle(v, rng, seg)
+        def draw() -> Callable[[], np.ndarray]:
+            orders = _draw_orders(rng, X, seg)
+            return lambda: _apply_orders(X, seg, orders)
     else:
         raise ValueError(f"method must be 'circular_shift' or 'segment_shuffle', got {method!r}."
                          " For re-pairing across dyads use pseudo_pairs().")
     obs = np.asarray(measure(X), dtype=np.float64)
-    null = np.stack([np.asarray(measure(make(X)), dtype=np.float64) for _ in range(int(n))])
+    # draw every surrogate's offsets / orders first (in order), so the null does
+    # not depend on how many threads measure them
+    draws = [draw() for _ in range(int(n))]  # each builds its surrogate only when measured
+
+    def one(build: Callable[[], np.ndarray]) -> np.ndarray:
+        return np.asarray(measure(build()), dtype=np.float64)
+
+    if n_jobs == 1 or n == 1:
+        values = [one(d) for d in draws]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(int(n_jobs), int(n))) as pool:
+            values = list(pool.map(one, draws))
+    null = np.stack(values)
     p, eff, esd = _stats(obs, null, alternative, fisher_z)
     return SurrogateTest(observed=obs, null=null, p_value=p, effect=eff, effect_sd=esd,
                          method=method, fisher_z=fisher_z)
