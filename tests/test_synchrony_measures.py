@@ -94,6 +94,34 @@ def test_plv_identical_and_shifted_signals():
     np.testing.assert_allclose(res.mean_phase_diff[0, core], 1.0, atol=1e-2)
 
 
+def test_band_phasors_shared_by_plv_and_group_give_the_same_results():
+    from somacore.synchrony import band_phasors
+
+    fs = 8.0
+    x = _osc(4, 1500, fs, 0.25, seed=11)
+    x[2, 700:705] = np.nan
+    bp = band_phasors(x, fs=fs, band=(0.15, 0.4))
+    z = analytic_signal(x, fs=fs, band=(0.15, 0.4))
+    ok = np.isfinite(x)
+    # same angle (compared on the circle: -pi and pi are one phase)
+    assert np.max(np.abs(np.exp(1j * bp.phase[ok]) - np.exp(1j * np.angle(z[ok])))) < 1e-9
+    assert np.isnan(bp.phase[2, 700:705]).all()
+    a = phase_synchrony(x, fs=fs, band=(0.15, 0.4), window_s=20, step_s=2, return_phase=True)
+    b = phase_synchrony(bp, fs=fs, window_s=20, step_s=2, return_phase=True)
+    np.testing.assert_array_equal(a.plv, b.plv)
+    np.testing.assert_array_equal(a.phase, b.phase)
+    g1 = group_synchrony(x, fs=fs, band=(0.15, 0.4), window_s=20, step_s=2)
+    g2 = group_synchrony(bp, fs=fs, window_s=20, step_s=2)
+    np.testing.assert_array_equal(g1.R, g2.R)
+    np.testing.assert_array_equal(g1.rho_window, g2.rho_window)
+    with pytest.raises(ValueError, match="differs from the phasors' band"):
+        phase_synchrony(bp, fs=fs, band=(0.1, 0.3), window_s=20, step_s=2)
+    with pytest.raises(ValueError, match="fs="):
+        group_synchrony(bp, fs=4.0, window_s=20, step_s=2)
+    with pytest.raises(ValueError, match="band=.*required"):
+        phase_synchrony(x, fs=fs, window_s=20, step_s=2)
+
+
 def test_band_too_wide_error_says_so():
     x = _osc(2, 500, 4.0, 0.25, seed=2)
     with pytest.raises(ValueError, match="too wide for a Hilbert phase"):

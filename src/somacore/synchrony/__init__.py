@@ -12,6 +12,7 @@ Measures, one module each:
 - :func:`concordance` (:mod:`.concordance`): Marci's slope concordance index
   and local-slope sign concordance;
 - :func:`phase_synchrony` (:mod:`.phase`): Hilbert phase, windowed PLV;
+  :func:`band_phasors` computes the Hilbert phase once for several measures;
 - :func:`group_synchrony` (:mod:`.group`): Kuramoto order parameter and
   cluster-phase rho;
 - :func:`surrogate_test`, :func:`pseudo_pairs` (:mod:`.surrogates`): null
@@ -26,7 +27,13 @@ from __future__ import annotations
 from somacore.synchrony.align import Aligned, align_series
 from somacore.synchrony.concordance import Concordance, concordance, local_slopes
 from somacore.synchrony.group import GroupSynchrony, group_synchrony
-from somacore.synchrony.phase import PhaseSynchrony, analytic_signal, phase_synchrony
+from somacore.synchrony.phase import (
+    BandPhasors,
+    PhaseSynchrony,
+    analytic_signal,
+    band_phasors,
+    phase_synchrony,
+)
 from somacore.synchrony.surrogates import SurrogateTest, pseudo_pairs, surrogate_test
 from somacore.synchrony.xcorr import (
     FLAG_CONST_I,
@@ -44,6 +51,7 @@ __all__ = [
     "FLAG_GAP",
     "FLAG_NO_PEAK",
     "Aligned",
+    "BandPhasors",
     "Concordance",
     "GroupSynchrony",
     "PhaseSynchrony",
@@ -52,6 +60,7 @@ __all__ = [
     "XcorrSummary",
     "align_series",
     "analytic_signal",
+    "band_phasors",
     "concordance",
     "group_synchrony",
     "local_slopes",

@@ -31,7 +31,13 @@ import numpy as np
 
 from somacore._arrays import readonly_contiguous
 from somacore.synchrony._common import as_people, check_fs_sync, seconds, to_samples
-from somacore.synchrony.phase import _blocks, _unit_phasors, _windows_from_blocks, check_band
+from somacore.synchrony.phase import (
+    BandPhasors,
+    _blocks,
+    _unit_phasors,
+    _windows_from_blocks,
+    check_band,
+)
 
 __all__ = ["GroupSynchrony", "group_synchrony"]
 
@@ -94,9 +100,11 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
 
     Parameters
     ----------
-    x : array_like, shape (n_people, n_samples)
+    x : array_like, shape (n_people, n_samples), or BandPhasors
         Series on one time base (``band`` required), or phases in radians
-        (``phases=True``). NaN marks missing samples.
+        (``phases=True``), or the result of
+        :func:`somacore.synchrony.band_phasors` (shared with
+        :func:`somacore.synchrony.phase_synchrony`). NaN marks missing samples.
     fs : float
         Sampling rate in Hz (required, keyword-only).
     window_s, step_s : float
@@ -113,8 +121,14 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
     GroupSynchrony
     """
     fs = check_fs_sync(fs)
-    X = as_people(x)
-    P, N = X.shape
+    if isinstance(x, BandPhasors):
+        if phases:
+            raise ValueError("x is already BandPhasors: leave phases=False.")
+        x._check(fs, band, taper_hz, "group_synchrony")
+        P, N = x.n_people, x.n_samples
+    else:
+        X = as_people(x)
+        P, N = X.shape
     if P > MAX_PEOPLE:
         raise ValueError(f"at most {MAX_PEOPLE} people per group, got {P}.")
     W = to_samples(seconds(window_s, "window_s"), fs, "window_s", minimum=2)
@@ -123,7 +137,9 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
         raise ValueError(f"the record ({N} samples) is shorter than one window ({W} samples).")
     from somacore._core._sync import ClusterPhaseWindows, KuramotoField
 
-    if phases:
+    if isinstance(x, BandPhasors):
+        re, im, bad, bnd = x._re, x._im, x._bad, x.band
+    elif phases:
         if band is not None:
             raise ValueError("give either band (to compute phases) or phases=True, not both.")
         bad = ~np.isfinite(X)
@@ -137,7 +153,7 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
                              "(or pass phases=True with phases in radians).")
         bnd = check_band(band, fs, allow_broadband=allow_broadband)
         # a rotation common to everybody is left out of the phasors: R and rho do not see it
-        re, im, bad = _unit_phasors(X, fs, bnd, taper_hz)
+        re, im, bad, _ = _unit_phasors(X, fs, bnd, taper_hz)
     anybad = bad.any(axis=0)
     R = np.empty(N)
     # rows padded with zeros to a multiple of four (the rho kernel sums four people per pass)
@@ -145,7 +161,6 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
     rel_re = np.zeros((P4, N))
     rel_im = np.zeros((P4, N))
     KuramotoField().run(re, im, anybad.view(np.uint8), R, rel_re[:P], rel_im[:P])
-    del re, im
     g, B, adv, nw = _blocks(N, W, S)
     nblk = (nw - 1) * adv + B
 

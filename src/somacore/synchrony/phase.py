@@ -230,12 +230,12 @@ def analytic_signal(x: Any, *, fs: float, band: Any = None, taper_hz: float | No
 
 
 def _unit_phasors(X: np.ndarray, fs: float, band: tuple[float, float],
-                  taper_hz: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  taper_hz: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Planar unit phasors (re, im) of the band's analytic signal, up to a common rotation.
 
     The rotation ``exp(2j pi k0 t / n)`` shared by every person is left out:
     nothing computed from phase differences or from moduli of means sees it.
-    Missing samples give 0. Returns ``(re, im, bad)``.
+    Missing samples give 0. Returns ``(re, im, bad, k0)``.
     """
     from somacore._core._sync import UnitPhasors
 
@@ -246,7 +246,88 @@ def _unit_phasors(X: np.ndarray, fs: float, band: tuple[float, float],
     re = np.empty(X.shape)
     im = np.empty(X.shape)
     UnitPhasors().run(y.view(np.float64).reshape(*X.shape, 2), bad.view(np.uint8), re, im)
-    return re, im, bad
+    return re, im, bad, k0
+
+
+@dataclass(frozen=True, eq=False)
+class BandPhasors:
+    """Unit phasors of the band-limited analytic signal of each person, computed once.
+
+    Made by :func:`band_phasors`; pass it as ``x`` to :func:`phase_synchrony`
+    and :func:`group_synchrony` to run several phase measures on one Hilbert
+    transform (the transform is most of their cost).
+
+    Attributes
+    ----------
+    fs : float
+    band : tuple of float
+    taper_hz : float or None
+    n_people, n_samples : int
+    """
+
+    fs: float
+    band: tuple[float, float]
+    taper_hz: float | None
+    _re: np.ndarray
+    _im: np.ndarray
+    _bad: np.ndarray
+    _k0: int
+
+    def __post_init__(self) -> None:
+        for name in ("_re", "_im", "_bad"):
+            getattr(self, name).flags.writeable = False
+
+    @property
+    def n_people(self) -> int:
+        return self._re.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self._re.shape[1]
+
+    @property
+    def phase(self) -> np.ndarray:
+        """Instantaneous phase (rad, in (-pi, pi]) per person; NaN where the input was."""
+        n = self.n_samples
+        rot = np.exp((2j * np.pi / n) * ((self._k0 * np.arange(n, dtype=np.int64)) % n))
+        return np.where(self._bad, np.nan, np.angle((self._re + 1j * self._im) * rot))
+
+    def _check(self, fs: float, band: Any, taper_hz: float | None, what: str) -> None:
+        if fs != self.fs:
+            raise ValueError(f"{what}: fs={fs:g} Hz differs from the phasors' fs={self.fs:g} Hz.")
+        if band is not None and tuple(float(b) for b in band) != self.band:
+            raise ValueError(f"{what}: band={band!r} differs from the phasors' band "
+                             f"{self.band!r}; leave band out or compute new phasors.")
+        if taper_hz is not None and taper_hz != self.taper_hz:
+            raise ValueError(f"{what}: taper_hz={taper_hz!r} differs from the phasors' "
+                             f"{self.taper_hz!r}.")
+
+
+def band_phasors(x: Any, *, fs: float, band: Any, taper_hz: float | None = None,
+                 allow_broadband: bool = False) -> BandPhasors:
+    """Hilbert phase in ``band`` of each row, kept for several phase measures.
+
+    Parameters
+    ----------
+    x : array_like, shape (n_people, n_samples)
+        Series on a common time base; NaN marks missing samples.
+    fs : float
+        Sampling rate in Hz (required, keyword-only).
+    band : (lo, hi)
+        Pass band in Hz (see :func:`check_band`).
+    taper_hz, allow_broadband
+        See :func:`analytic_signal`.
+
+    Returns
+    -------
+    BandPhasors
+    """
+    fs = check_fs_sync(fs)
+    X = as_people(x)
+    lo, hi = check_band(band, fs, allow_broadband=allow_broadband)
+    re, im, bad, k0 = _unit_phasors(X, fs, (lo, hi), taper_hz)
+    return BandPhasors(fs=fs, band=(lo, hi), taper_hz=taper_hz, _re=re, _im=im, _bad=bad,
+                       _k0=k0)
 
 
 def _blocks(N: int, W: int, S: int) -> tuple[int, int, int, int]:
@@ -307,7 +388,7 @@ class PhaseSynchrony:
                             np.nan)
 
 
-def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any, window_s: float,
+def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any = None, window_s: float,
                     step_s: float, pairs: Any = "all", taper_hz: float | None = None,
                     allow_broadband: bool = False, return_phase: bool = False
                     ) -> PhaseSynchrony:
@@ -315,14 +396,16 @@ def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any, window_s: fl
 
     Parameters
     ----------
-    x : array_like, shape (n_people, n_samples), or 1-D with ``y``
-        Series on a common time base; NaN marks missing samples.
+    x : array_like, shape (n_people, n_samples), or 1-D with ``y``, or BandPhasors
+        Series on a common time base; NaN marks missing samples. Or the
+        result of :func:`band_phasors` (then ``band`` may be left out).
     y : array_like, optional
         Second person when ``x`` is 1-D.
     fs : float
         Sampling rate in Hz (required, keyword-only).
     band : (lo, hi)
         Pass band in Hz; at most two octaves wide (see :func:`check_band`).
+        Required unless ``x`` is a :class:`BandPhasors`.
     window_s, step_s : float
         PLV window and step in seconds; the window must hold at least one
         period of ``lo``.
@@ -337,8 +420,22 @@ def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any, window_s: fl
     PhaseSynchrony
     """
     fs = check_fs_sync(fs)
-    X = as_people([np.asarray(x), np.asarray(y)], what="x, y") if y is not None else as_people(x)
-    lo, hi = check_band(band, fs, allow_broadband=allow_broadband)
+    if isinstance(x, BandPhasors):
+        if y is not None:
+            raise ValueError("give the phasors of every person in one BandPhasors, not y.")
+        x._check(fs, band, taper_hz, "phase_synchrony")
+        ph = x
+        lo, hi = ph.band
+        P, N = ph.n_people, ph.n_samples
+    else:
+        X = as_people([np.asarray(x), np.asarray(y)], what="x, y") if y is not None \
+            else as_people(x)
+        if band is None:
+            raise ValueError("band=(lo_hz, hi_hz) is required (the Hilbert phase is only "
+                             "meaningful in a narrow band), or pass band_phasors(...) as x.")
+        lo, hi = check_band(band, fs, allow_broadband=allow_broadband)
+        P, N = X.shape
+        ph = None
     W = to_samples(seconds(window_s, "window_s"), fs, "window_s", minimum=2)
     S = to_samples(seconds(step_s, "step_s"), fs, "step_s")
     if W / fs < 1.0 / lo:
@@ -346,27 +443,26 @@ def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any, window_s: fl
             f"window_s={window_s:g} s is shorter than one period of the band's lowest frequency "
             f"({1 / lo:.3g} s at {lo:g} Hz): a PLV needs several cycles per window."
         )
-    N = X.shape[1]
     if N < W:
         raise ValueError(f"the record ({N} samples) is shorter than one window ({W} samples).")
-    pr = design_pairs(pairs, X.shape[0])
+    pr = design_pairs(pairs, P)
     from somacore._core._sync import PairBlockSums
 
-    re, im, bad = _unit_phasors(X, fs, (lo, hi), taper_hz)
+    if ph is None:
+        re, im, bad, k0 = _unit_phasors(X, fs, (lo, hi), taper_hz)
+        ph = BandPhasors(fs=fs, band=(lo, hi), taper_hz=taper_hz, _re=re, _im=im, _bad=bad,
+                         _k0=k0)
+    re, im, bad = ph._re, ph._im, ph._bad
     g, B, adv, nw = _blocks(N, W, S)
     nblk = (nw - 1) * adv + B
     blk = np.empty((pr.shape[0], nblk, 2))
     PairBlockSums().run(re, im, np.ascontiguousarray(pr, dtype=np.int64), g, blk)
     m = _windows_from_blocks(blk.view(np.complex128)[..., 0], B, adv, nw) / W
-    nbad = bad[:, :nblk * g].reshape(X.shape[0], nblk, g).sum(axis=-1)
+    nbad = bad[:, :nblk * g].reshape(P, nblk, g).sum(axis=-1)
     gap = _windows_from_blocks(nbad[pr[:, 0]] + nbad[pr[:, 1]], B, adv, nw) > 0
     plv = np.where(gap, np.nan, np.minimum(np.abs(m), 1.0))
     ang = np.where(gap, np.nan, np.angle(m))
-    phase = None
-    if return_phase:
-        phase = np.where(bad, np.nan, np.angle(analytic_signal(X, fs=fs, band=(lo, hi),
-                                                               taper_hz=taper_hz,
-                                                               allow_broadband=True)))
+    phase = ph.phase if return_phase else None
     return PhaseSynchrony(
         pairs=pr, plv=plv, mean_phase_diff=ang, window_start_s=np.arange(nw) * S / fs,
         band=(lo, hi), fs=fs, window_s=W / fs, step_s=S / fs, phase=phase,
