@@ -118,7 +118,7 @@ def test_band_phasors_shared_by_plv_and_group_give_the_same_results():
         phase_synchrony(bp, fs=fs, band=(0.1, 0.3), window_s=20, step_s=2)
     with pytest.raises(ValueError, match="fs="):
         group_synchrony(bp, fs=4.0, window_s=20, step_s=2)
-    with pytest.raises(ValueError, match="band=.*required"):
+    with pytest.raises(ValueError, match=r"band=.*required"):
         phase_synchrony(x, fs=fs, window_s=20, step_s=2)
 
 

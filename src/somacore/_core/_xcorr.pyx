@@ -33,7 +33,7 @@ newly completed window.
 """
 
 cimport cython
-from libc.math cimport NAN, fabs, isfinite, sqrt
+from libc.math cimport NAN, cos, fabs, isfinite, sin, sqrt
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 
@@ -116,14 +116,91 @@ cdef class WindowSums:
 
 
 @cython.final
+cdef class SegmentSpectra:
+    """Spectra of the partner's lag segments, slid from the block spectra.
+
+    When ``M`` is a multiple ``q * g`` of the block length, the segment of
+    person j for block ``b`` (``M`` samples before the block to ``M`` after)
+    is the ``2q + 1`` consecutive blocks ``e = b .. b + 2q`` of an extended
+    block sequence, so its spectrum (all zero-padded to ``nfft``) is
+    ``Y_b(f) = sum_j w^j E_{b+j}(f)`` with ``w = exp(-2i pi f g / nfft)``.
+    ``run(E, q, g, nfft, out, refresh)`` writes ``out[b] = Y_b`` for
+    ``b < out.shape[0]`` (``E`` has ``out.shape[0] + 2q`` rows; complex as
+    interleaved float64): one sliding step per block,
+    ``Y_b = (Y_{b-1} - E_{b-1}) / w + w^{2q} E_{b+2q}`` (two complex products
+    per bin instead of an FFT), summed directly every ``refresh`` blocks,
+    which bounds the rounding drift.
+    """
+
+    def run(self, const double[:, ::1] E, Py_ssize_t q, Py_ssize_t g, Py_ssize_t nfft,
+            double[:, ::1] out, Py_ssize_t refresh=32):
+        cdef Py_ssize_t nb = out.shape[0]
+        cdef Py_ssize_t n2 = E.shape[1]
+        cdef Py_ssize_t nf = n2 // 2
+        cdef Py_ssize_t b, f, j
+        # powers w^0 .. w^max(2q, 1): the sliding step needs w^1 even when q = 0
+        cdef Py_ssize_t nt = max(2 * q + 1, 2)
+        cdef double* tw = <double*>malloc(nt * n2 * sizeof(double))
+        cdef double* o
+        cdef double* pv
+        cdef const double* eo
+        cdef const double* en
+        cdef const double* t
+        cdef const double* ti
+        cdef const double* t2
+        cdef double ang, ar, ai, br, bi, er, ei
+        cdef double two_pi = 6.283185307179586
+        if tw == NULL:
+            raise MemoryError()
+        try:
+            with nogil:
+                # tw[j] = w^j per bin, from exact angles ((f * j * g) mod nfft); the
+                # sliding step uses w^-1 = conj(w^1) and w^2q
+                for j in range(nt):
+                    for f in range(nf):
+                        ang = -two_pi * <double>((f * j * g) % nfft) / <double>nfft
+                        tw[j * n2 + 2 * f] = cos(ang)
+                        tw[j * n2 + 2 * f + 1] = sin(ang)
+                ti = tw + n2
+                t2 = tw + 2 * q * n2
+                for b in range(nb):
+                    o = &out[b, 0]
+                    if b % refresh == 0:
+                        for f in range(n2):
+                            o[f] = 0.0
+                        for j in range(2 * q + 1):
+                            en = &E[b + j, 0]
+                            t = tw + j * n2
+                            for f in range(0, n2, 2):
+                                o[f] += t[f] * en[f] - t[f + 1] * en[f + 1]
+                                o[f + 1] += t[f] * en[f + 1] + t[f + 1] * en[f]
+                    else:
+                        pv = &out[b - 1, 0]
+                        eo = &E[b - 1, 0]
+                        en = &E[b + 2 * q, 0]
+                        for f in range(0, n2, 2):
+                            ar = pv[f] - eo[f]
+                            ai = pv[f + 1] - eo[f + 1]
+                            er = en[f]
+                            ei = en[f + 1]
+                            # (a) * conj(w) + w^2q * e
+                            br = ar * ti[f] + ai * ti[f + 1]
+                            bi = ai * ti[f] - ar * ti[f + 1]
+                            o[f] = br + (t2[f] * er - t2[f + 1] * ei)
+                            o[f + 1] = bi + (t2[f] * ei + t2[f + 1] * er)
+        finally:
+            free(tw)
+
+
+@cython.final
 cdef class BlockSpectraSlider:
     """Sliding sums of cross-spectra ``conj(X_b) * Y_b`` over blocks.
 
     Spectra are complex arrays viewed as float64 with interleaved real and
     imaginary parts: ``X`` and ``Y`` have shape (n_people, n_blocks, 2 * nf).
-    ``run(X, Y, pairs, B, adv, out)`` writes, for window ``w`` of the chunk,
-    ``out[p, w] = sum_{b = w*adv}^{w*adv + B - 1} conj(X[i, b]) * Y[j, b]``
-    with ``(i, j) = pairs[p]``. The first window of each call is summed from
+    ``run(X, Y, pairs, B, adv, out, xoff)`` writes, for window ``w`` of the
+    chunk, ``out[p, w] = sum_{b = w*adv}^{w*adv + B - 1} conj(X[i, b + xoff]) * Y[j, b]``
+    with ``(i, j) = pairs[p]`` (``xoff`` skips leading rows of ``X``). The first window of each call is summed from
     scratch; later ones slide: the products of the last ``B`` blocks are kept
     in a ring, so each block's product is formed once, added when the block
     enters and subtracted (the stored value) when it leaves. Rounding drift is
@@ -132,7 +209,7 @@ cdef class BlockSpectraSlider:
 
     def run(self, const double[:, :, ::1] X, const double[:, :, ::1] Y,
             const int64_t[:, ::1] pairs, Py_ssize_t B, Py_ssize_t adv,
-            double[:, :, ::1] out):
+            double[:, :, ::1] out, Py_ssize_t xoff=0):
         cdef Py_ssize_t npair = pairs.shape[0]
         cdef Py_ssize_t nw = out.shape[1]
         cdef Py_ssize_t n2 = X.shape[2]
@@ -156,7 +233,7 @@ cdef class BlockSpectraSlider:
                         o[f] = 0.0
                     for b in range(B):
                         rg = ring + (b % B) * n2
-                        xb = &X[i, b, 0]
+                        xb = &X[i, b + xoff, 0]
                         yb = &Y[j, b, 0]
                         for f in range(0, n2, 2):
                             xr = xb[f]
@@ -174,7 +251,7 @@ cdef class BlockSpectraSlider:
                         prev = &out[p, w - 1, 0]
                         for b in range((w - 1) * adv + B, w * adv + B):
                             rg = ring + (b % B) * n2
-                            xb = &X[i, b, 0]
+                            xb = &X[i, b + xoff, 0]
                             yb = &Y[j, b, 0]
                             if b == (w - 1) * adv + B:
                                 # first entering block: o = prev + (new - leaving), one pass

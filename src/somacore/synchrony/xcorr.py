@@ -78,6 +78,9 @@ FLAG_NO_PEAK = 8
 
 #: work-area budget per chunk (bytes) for spectra and the Sxy cube slice
 _WORK_BYTES = 48 * 2**20
+#: segment spectra are slid from block spectra when the lag range spans at most
+#: this many blocks on each side (beyond it the twiddle table outgrows the gain)
+_MAX_SLIDE_Q = 64
 
 
 
@@ -340,10 +343,58 @@ class _Engine:
             ws.compute(self.xc[p], self.bad[p], self.chg[p], s0, plan.W, self.sx[p], self.sxx[p],
                        self.nbx[p], self.ncx[p])
 
-    def spectra(self, w0: int, w1: int, bufs: dict,
-                pool: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Forward spectra of the blocks of windows ``w0..w1`` (reusing buffers)."""
+    def _slid_spectra(self, w0: int, w1: int, bufs: dict,
+                      pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Block spectra by FFT; the partner's segment spectra slid from them.
+
+        With ``M = q * g`` the lag segment of block ``b`` is the ``2q + 1``
+        blocks around it, so its spectrum is a phase-weighted sum of block
+        spectra, slid from block to block
+        (:class:`somacore._core._xcorr.SegmentSpectra`) instead of one more FFT
+        of ``g + 2M`` samples per block and person.
+        """
+        from somacore._core._xcorr import SegmentSpectra
+
         pl = self.plan
+        q = pl.M // pl.g
+        first = int(pl.starts[0]) + w0 * pl.adv * pl.g
+        nb = (w1 - 1 - w0) * pl.adv + pl.B
+        ne = nb + 2 * q
+        es = _segments(self.xc, first - pl.M, pl.g, ne, pl.g)
+        nf = pl.nfft // 2 + 1
+        P = self.xc.shape[0]
+        if "E" not in bufs or bufs["E"].shape[1] != ne:
+            bufs["E"] = np.empty((P, ne, nf), np.complex128)
+            bufs["Y"] = np.empty((P, nb, nf), np.complex128)
+            # only the first g columns are ever written: the zero padding stays
+            bufs["pad"] = np.zeros((P, ne, pl.nfft))
+        E, Yf, pad = bufs["E"], bufs["Y"], bufs["pad"]
+        seg = SegmentSpectra()
+
+        def one(p: int) -> None:
+            if p in self.first or p in self.second:
+                pad[p, :, :pl.g] = es[p]
+                np.fft.rfft(pad[p], axis=-1, out=E[p])
+            if p in self.second:
+                seg.run(E[p].view(np.float64), q, pl.g, pl.nfft, Yf[p].view(np.float64))
+
+        if pool is None:
+            for p in range(P):
+                one(p)
+        else:
+            list(pool.map(one, range(P)))
+        # the blocks of the chunk's windows are blocks q .. q + nb - 1 of the extension
+        return E.view(np.float64), Yf.view(np.float64), q
+
+    def spectra(self, w0: int, w1: int, bufs: dict,
+                pool: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Forward spectra of the blocks of windows ``w0..w1`` (reusing buffers).
+
+        Returns ``(X, Y, xoff)``: window blocks are rows ``xoff ..`` of ``X``.
+        """
+        pl = self.plan
+        if pl.blocked and pl.M % pl.g == 0 and pl.M // pl.g <= _MAX_SLIDE_Q:
+            return self._slid_spectra(w0, w1, bufs, pool)
         if pl.blocked:
             first = int(pl.starts[0]) + w0 * pl.adv * pl.g
             nb = (w1 - 1 - w0) * pl.adv + pl.B
@@ -381,7 +432,7 @@ class _Engine:
                 one(p)
         else:  # numpy's FFT releases the GIL: people in parallel
             list(pool.map(one, range(P)))
-        return Xf.view(np.float64), Yf.view(np.float64)
+        return Xf.view(np.float64), Yf.view(np.float64), 0
 
 
 def windowed_xcorr(
@@ -506,7 +557,8 @@ def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs
     for _ in range(n_work):
         free.put((np.empty((pg, cw, nf2)), np.empty((pg, cw, plan.nfft))))
 
-    def do_group(gi: int, Xf, Yf, w0: int, w1: int, lag0: list, lagd: tuple) -> None:
+    def do_group(gi: int, Xf, Yf, xoff: int, w0: int, w1: int, lag0: list,
+                 lagd: tuple) -> None:
         g = groups[gi]
         gp = np.ascontiguousarray(lpairs[g])
         nwc = w1 - w0
@@ -518,7 +570,7 @@ def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs
             else:  # the last, shorter chunk or group
                 acc_c = np.empty((g.size, nwc, nf2))
                 cbuf_c = np.empty((g.size, nwc, plan.nfft))
-            slider.run(Xf, Yf, gp, plan.B, plan.adv, acc_c)
+            slider.run(Xf, Yf, gp, plan.B, plan.adv, acc_c, xoff)
             np.fft.irfft(acc_c.view(np.complex128), n=plan.nfft, axis=-1, out=cbuf_c)
             rows.run(cbuf_c, gp, lagd[3], lagd[4], lag0[0], lag0[1], lag0[2], lag0[3],
                      lagd[0], lagd[1], lagd[2],
@@ -533,7 +585,7 @@ def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs
     try:
         for w0 in range(0, nw, cw):
             w1 = min(nw, w0 + cw)
-            Xf, Yf = eng.spectra(w0, w1, bufs, pool)
+            Xf, Yf, xoff = eng.spectra(w0, w1, bufs, pool)
             sl = slice(w0, w1)
             lag0 = [np.ascontiguousarray(a[:, sl]) for a in (eng.sx, eng.sxx, eng.nbx, eng.ncx)]
             # window sums of the partner at every start sample the chunk's lags reach
@@ -548,9 +600,9 @@ def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs
             rows.lagged(eng.xc, eng.bad, eng.chg, second, t0, *lagd[:3])
             if pool is None:
                 for gi in range(len(groups)):
-                    do_group(gi, Xf, Yf, w0, w1, lag0, lagd)
+                    do_group(gi, Xf, Yf, xoff, w0, w1, lag0, lagd)
             else:
-                futs = [pool.submit(do_group, gi, Xf, Yf, w0, w1, lag0, lagd)
+                futs = [pool.submit(do_group, gi, Xf, Yf, xoff, w0, w1, lag0, lagd)
                         for gi in range(len(groups))]
                 for f in futs:
                     f.result()
