@@ -3,7 +3,8 @@
 Commands: ``analyze`` (a session of one or more people into tables, a summary
 and an HTML report), ``demo`` (the same on the bundled real ECG plus a
 SIMULATED partner; ``--table`` prints the original beats/HRV table), ``bench``
-(kernel speed on this machine), ``batch`` (many sessions from a manifest, on a
+(kernel speed on this machine), ``convert`` (a recording between file
+formats, losses stated), ``batch`` (many sessions from a manifest, on a
 local process pool or a Dask cluster) and ``plugins``; installed plugins add
 their own.
 
@@ -300,6 +301,30 @@ def _demo(args: argparse.Namespace) -> int:
     return _run_guarded("demo", args, body)
 
 
+# ---------------------------------------------------------------- convert
+def _convert(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from somacore.convert import convert
+
+        say = _Progress(args.quiet)
+        chans = [c.strip() for c in args.channels.split(",") if c.strip()] \
+            if args.channels else None
+        say(f"converting {args.input} -> {args.output}")
+        res = convert(args.input, args.output, fmt=args.format, reader=args.reader,
+                      force=args.force, channels=chans, resample_hz=args.resample,
+                      start_s=args.start, duration_s=args.duration)
+        # what the output does not keep is said even with --quiet: never silent
+        for loss in res.losses:
+            sys.stderr.write(f"somacore convert: lossy: {loss}\n")
+        say(f"wrote {res.output} ({res.writer}, {len(res.channels)} channel(s), read back and "
+            f"compared: {'lossless' if not res.losses else f'{len(res.losses)} loss(es) above'})")
+        if args.json:
+            sys.stdout.write(json.dumps(res.as_dict(), indent=2) + "\n")
+        return 0
+
+    return _run_guarded("convert", args, body)
+
+
 # ---------------------------------------------------------------- bench
 def _bench(args: argparse.Namespace) -> int:
     def body() -> int:
@@ -363,6 +388,32 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     b.add_argument("--no-refs", action="store_true", help="skip sleepecg / NeuroKit2")
     b.add_argument("--debug", action="store_true", help="show tracebacks")
     b.set_defaults(func=_bench)
+
+    c = sub.add_parser(
+        "convert", help="convert a recording between formats (csv, wfdb, edf, ...)",
+        description="Read INPUT with the reader plugins and write OUTPUT with the writer of "
+                    "its extension (or --format). The written file is read back and compared; "
+                    "everything it does not keep (channels, annotations, rate, precision, "
+                    "names) is printed on stderr, even with --quiet. Formats that can be "
+                    "written: see 'somacore plugins' (csv built in; edf and bdf with the "
+                    "somacore-edf plugin).")
+    c.add_argument("input", metavar="INPUT", help="recording (file, WFDB record or folder)")
+    c.add_argument("output", metavar="OUTPUT", help="file to write")
+    c.add_argument("--format", metavar="NAME", help="writer name (default: from OUTPUT's "
+                   "extension)")
+    c.add_argument("--reader", metavar="NAME", help="reader name (default: detected)")
+    c.add_argument("--force", action="store_true", help="replace an existing OUTPUT")
+    c.add_argument("--channels", metavar="A,B", help="channel names or kinds to keep")
+    c.add_argument("--resample", type=float, metavar="HZ",
+                   help="resample every channel to HZ on one time base (lossy; needed for "
+                        "one-rate formats such as csv when rates differ)")
+    c.add_argument("--start", type=float, metavar="S", help="excerpt start in s")
+    c.add_argument("--duration", type=float, metavar="S", help="excerpt length in s")
+    c.add_argument("--quiet", action="store_true", help="no progress lines (losses are "
+                   "still printed)")
+    c.add_argument("--json", action="store_true", help="print what was done as JSON on stdout")
+    c.add_argument("--debug", action="store_true", help="show tracebacks")
+    c.set_defaults(func=_convert)
 
     from somacore.batch.cli import add_parser as _add_batch_parser
 
