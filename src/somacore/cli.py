@@ -146,6 +146,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
         cfg = _config(args)
         choose_format(cfg["tables"]["format"])  # parquet without pyarrow: fail before the work
+        if args.sessions or args.manifest:
+            return _analyze_sessions(args, cfg)
+        if args.order_by:
+            raise AnalysisError("--order-by orders sessions: use it with --sessions or "
+                                "--manifest")
         people = [PersonInput(name=Path(f).stem, source=f) for f in args.files]
         people += [_parse_person(s) for s in args.person]
         if not people:
@@ -159,6 +164,67 @@ def _analyze(args: argparse.Namespace) -> int:
         return 0
 
     return _run_guarded("analyze", args, body)
+
+
+def _analyze_sessions(args: argparse.Namespace, cfg: dict) -> int:
+    """``analyze --sessions FILE...`` / ``--manifest M``: each session alone, then progress."""
+    from somacore.analysis import AnalysisError
+    from somacore.analysis.sessions import (
+        analyze_sessions,
+        sessions_from_files,
+        sessions_from_manifest,
+    )
+
+    if args.files or args.person:
+        raise AnalysisError("give either one session (FILES / --person) or several "
+                            "(--sessions / --manifest), not both")
+    if args.sessions and args.manifest:
+        raise AnalysisError("give --sessions FILE... or --manifest MANIFEST, not both")
+    specs = (sessions_from_files(args.sessions, person=args.name) if args.sessions
+             else sessions_from_manifest(args.manifest))
+    say = _Progress(args.quiet)
+    doc = analyze_sessions(specs, args.out, config=cfg, order_by=args.order_by,
+                           overwrite=args.overwrite, report=not args.no_report, progress=say)
+    _print_progress(args, doc, Path(args.out), say)
+    return 0
+
+
+def _print_progress(args: argparse.Namespace, doc: dict, out: Path, say: _Progress) -> None:
+    say(f"done: {out}/ ({', '.join(v['file'] for v in doc['tables'].values())}, progress.json"
+        + (", progress.html" if doc.get("report") else "") + ")")
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:  # the table is the result: printed even with --quiet (which silences stderr)
+        from somacore.analysis.progress import format_progress
+        from somacore.analysis.tables import read_table
+
+        t = {k: read_table(out / v["file"]) for k, v in doc["tables"].items()}
+        sys.stdout.write(format_progress(_as_table(t["progress_people"]),
+                                         _as_table(t["progress_pairs"])))
+
+
+def _as_table(cols: dict):
+    from somacore.analysis import Table
+
+    t = Table("t")
+    for k, v in cols.items():
+        t.add(k, v)
+    return t
+
+
+# ---------------------------------------------------------------- progress
+def _progress(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from somacore.analysis.sessions import progress_from_batch
+
+        say = _Progress(args.quiet)
+        doc = progress_from_batch(args.batch_out, args.out, order_by=args.order_by,
+                                  overwrite=args.overwrite, report=not args.no_report,
+                                  progress=say)
+        _print_progress(args, doc, Path(args.out), say)
+        return 0
+
+    return _run_guarded("progress", args, body)
 
 
 # ---------------------------------------------------------------- demo
@@ -361,6 +427,17 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
                    help="one recording per person (named after the file)")
     a.add_argument("--person", action="append", default=[], metavar="NAME=FILE[:CHANNELS]",
                    help="a named person; CHANNELS: comma-separated channel names or kinds")
+    a.add_argument("--sessions", nargs="+", metavar="FILE",
+                   help="several sessions of one person (one recording each): each is "
+                        "analysed alone into DIR/sessions/, plus a progress view across them")
+    a.add_argument("--manifest", metavar="MANIFEST",
+                   help="several sessions of one or more people, as a batch manifest (CSV or "
+                        "Parquet: session, person, file, [channels], [label], [date]...)")
+    a.add_argument("--name", default="client", metavar="NAME",
+                   help="the person's name with --sessions (default client)")
+    a.add_argument("--order-by", metavar="COLUMN",
+                   help="order sessions by this manifest column (default: date when every "
+                        "session has one, else the order given)")
     a.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
     a.add_argument("--no-report", action="store_true", help="skip report.html")
     _add_run_options(a)
@@ -418,6 +495,23 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     from somacore.batch.cli import add_parser as _add_batch_parser
 
     _add_batch_parser(sub)  # many sessions from a manifest, on a process pool or Dask
+
+    g = sub.add_parser(
+        "progress", help="progress across the sessions of a batch output (tables and a "
+                         "trend report)",
+        description="Read BATCH_OUT (the --out folder of 'somacore batch') and write the "
+                    "progress view: per session and person resting heart rate, RMSSD, "
+                    "breathing rate, arousal episodes and recovery; per session and pair the "
+                    "synchrony summary; progress.html with a trend per metric. The same view "
+                    "as 'somacore analyze --manifest'.")
+    g.add_argument("batch_out", metavar="BATCH_OUT", help="a somacore batch output folder")
+    g.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
+    g.add_argument("--order-by", metavar="COLUMN",
+                   help="order sessions by this manifest column (default: date when every "
+                        "session has one, else the manifest's order)")
+    g.add_argument("--no-report", action="store_true", help="skip progress.html")
+    _add_run_options(g)
+    g.set_defaults(func=_progress)  # many sessions from a manifest, on a process pool or Dask
 
     pl = sub.add_parser("plugins", help="list plugins with their distribution and version")
     pl.set_defaults(func=_plugins)
