@@ -422,7 +422,10 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
         description="Per person: beats + HRV, breaths + breathing rate, heart-rate series, "
                     "arousal episodes; per pair: windowed lagged cross-correlation of heart "
                     "(and breathing) rate with a surrogate threshold. Writes tables, "
-                    "summary.json and report.html into --out.")
+                    "summary.json and report.html into --out. With --sessions or --manifest: "
+                    "several sessions, each analysed alone into --out/sessions/<id>/, plus a "
+                    "progress view across them (progress_people and progress_pairs tables, "
+                    "printed, and progress.html).")
     a.add_argument("files", nargs="*", metavar="FILE",
                    help="one recording per person (named after the file)")
     a.add_argument("--person", action="append", default=[], metavar="NAME=FILE[:CHANNELS]",
