@@ -101,7 +101,7 @@ def test_demo_refuses_a_foreign_folder(tmp_path, capsys):
 def test_help_lists_commands():
     r = subprocess.run([sys.executable, "-m", "somacore.cli", "--help"],
                        capture_output=True, text=True, check=True)
-    for cmd in ("analyze", "demo", "bench", "plugins"):
+    for cmd in ("analyze", "demo", "bench", "plugins", "convert"):
         assert cmd in r.stdout
 
 

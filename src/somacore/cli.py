@@ -3,7 +3,8 @@
 Commands: ``analyze`` (a session of one or more people into tables, a summary
 and an HTML report), ``demo`` (the same on the bundled real ECG plus a
 SIMULATED partner; ``--table`` prints the original beats/HRV table), ``bench``
-(kernel speed on this machine), ``batch`` (many sessions from a manifest, on a
+(kernel speed on this machine), ``convert`` (a recording between file
+formats, losses stated), ``batch`` (many sessions from a manifest, on a
 local process pool or a Dask cluster) and ``plugins``; installed plugins add
 their own.
 
@@ -145,6 +146,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
         cfg = _config(args)
         choose_format(cfg["tables"]["format"])  # parquet without pyarrow: fail before the work
+        if args.sessions or args.manifest:
+            return _analyze_sessions(args, cfg)
+        if args.order_by:
+            raise AnalysisError("--order-by orders sessions: use it with --sessions or "
+                                "--manifest")
         people = [PersonInput(name=Path(f).stem, source=f) for f in args.files]
         people += [_parse_person(s) for s in args.person]
         if not people:
@@ -158,6 +164,67 @@ def _analyze(args: argparse.Namespace) -> int:
         return 0
 
     return _run_guarded("analyze", args, body)
+
+
+def _analyze_sessions(args: argparse.Namespace, cfg: dict) -> int:
+    """``analyze --sessions FILE...`` / ``--manifest M``: each session alone, then progress."""
+    from somacore.analysis import AnalysisError
+    from somacore.analysis.sessions import (
+        analyze_sessions,
+        sessions_from_files,
+        sessions_from_manifest,
+    )
+
+    if args.files or args.person:
+        raise AnalysisError("give either one session (FILES / --person) or several "
+                            "(--sessions / --manifest), not both")
+    if args.sessions and args.manifest:
+        raise AnalysisError("give --sessions FILE... or --manifest MANIFEST, not both")
+    specs = (sessions_from_files(args.sessions, person=args.name) if args.sessions
+             else sessions_from_manifest(args.manifest))
+    say = _Progress(args.quiet)
+    doc = analyze_sessions(specs, args.out, config=cfg, order_by=args.order_by,
+                           overwrite=args.overwrite, report=not args.no_report, progress=say)
+    _print_progress(args, doc, Path(args.out), say)
+    return 0
+
+
+def _print_progress(args: argparse.Namespace, doc: dict, out: Path, say: _Progress) -> None:
+    say(f"done: {out}/ ({', '.join(v['file'] for v in doc['tables'].values())}, progress.json"
+        + (", progress.html" if doc.get("report") else "") + ")")
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:  # the table is the result: printed even with --quiet (which silences stderr)
+        from somacore.analysis.progress import format_progress
+        from somacore.analysis.tables import read_table
+
+        t = {k: read_table(out / v["file"]) for k, v in doc["tables"].items()}
+        sys.stdout.write(format_progress(_as_table(t["progress_people"]),
+                                         _as_table(t["progress_pairs"])))
+
+
+def _as_table(cols: dict):
+    from somacore.analysis import Table
+
+    t = Table("t")
+    for k, v in cols.items():
+        t.add(k, v)
+    return t
+
+
+# ---------------------------------------------------------------- progress
+def _progress(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from somacore.analysis.sessions import progress_from_batch
+
+        say = _Progress(args.quiet)
+        doc = progress_from_batch(args.batch_out, args.out, order_by=args.order_by,
+                                  overwrite=args.overwrite, report=not args.no_report,
+                                  progress=say)
+        _print_progress(args, doc, Path(args.out), say)
+        return 0
+
+    return _run_guarded("progress", args, body)
 
 
 # ---------------------------------------------------------------- demo
@@ -300,6 +367,30 @@ def _demo(args: argparse.Namespace) -> int:
     return _run_guarded("demo", args, body)
 
 
+# ---------------------------------------------------------------- convert
+def _convert(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from somacore.convert import convert
+
+        say = _Progress(args.quiet)
+        chans = [c.strip() for c in args.channels.split(",") if c.strip()] \
+            if args.channels else None
+        say(f"converting {args.input} -> {args.output}")
+        res = convert(args.input, args.output, fmt=args.format, reader=args.reader,
+                      force=args.force, channels=chans, resample_hz=args.resample,
+                      start_s=args.start, duration_s=args.duration)
+        # what the output does not keep is said even with --quiet: never silent
+        for loss in res.losses:
+            sys.stderr.write(f"somacore convert: lossy: {loss}\n")
+        say(f"wrote {res.output} ({res.writer}, {len(res.channels)} channel(s), read back and "
+            f"compared: {'lossless' if not res.losses else f'{len(res.losses)} loss(es) above'})")
+        if args.json:
+            sys.stdout.write(json.dumps(res.as_dict(), indent=2) + "\n")
+        return 0
+
+    return _run_guarded("convert", args, body)
+
+
 # ---------------------------------------------------------------- bench
 def _bench(args: argparse.Namespace) -> int:
     def body() -> int:
@@ -331,11 +422,25 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
         description="Per person: beats + HRV, breaths + breathing rate, heart-rate series, "
                     "arousal episodes; per pair: windowed lagged cross-correlation of heart "
                     "(and breathing) rate with a surrogate threshold. Writes tables, "
-                    "summary.json and report.html into --out.")
+                    "summary.json and report.html into --out. With --sessions or --manifest: "
+                    "several sessions, each analysed alone into --out/sessions/<id>/, plus a "
+                    "progress view across them (progress_people and progress_pairs tables, "
+                    "printed, and progress.html).")
     a.add_argument("files", nargs="*", metavar="FILE",
                    help="one recording per person (named after the file)")
     a.add_argument("--person", action="append", default=[], metavar="NAME=FILE[:CHANNELS]",
                    help="a named person; CHANNELS: comma-separated channel names or kinds")
+    a.add_argument("--sessions", nargs="+", metavar="FILE",
+                   help="several sessions of one person (one recording each): each is "
+                        "analysed alone into DIR/sessions/, plus a progress view across them")
+    a.add_argument("--manifest", metavar="MANIFEST",
+                   help="several sessions of one or more people, as a batch manifest (CSV or "
+                        "Parquet: session, person, file, [channels], [label], [date]...)")
+    a.add_argument("--name", default="client", metavar="NAME",
+                   help="the person's name with --sessions (default client)")
+    a.add_argument("--order-by", metavar="COLUMN",
+                   help="order sessions by this manifest column (default: date when every "
+                        "session has one, else the order given)")
     a.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
     a.add_argument("--no-report", action="store_true", help="skip report.html")
     _add_run_options(a)
@@ -364,9 +469,52 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     b.add_argument("--debug", action="store_true", help="show tracebacks")
     b.set_defaults(func=_bench)
 
+    c = sub.add_parser(
+        "convert", help="convert a recording between formats (csv, wfdb, edf, ...)",
+        description="Read INPUT with the reader plugins and write OUTPUT with the writer of "
+                    "its extension (or --format). The written file is read back and compared; "
+                    "everything it does not keep (channels, annotations, rate, precision, "
+                    "names) is printed on stderr, even with --quiet. Formats that can be "
+                    "written: see 'somacore plugins' (csv built in; edf and bdf with the "
+                    "somacore-edf plugin).")
+    c.add_argument("input", metavar="INPUT", help="recording (file, WFDB record or folder)")
+    c.add_argument("output", metavar="OUTPUT", help="file to write")
+    c.add_argument("--format", metavar="NAME", help="writer name (default: from OUTPUT's "
+                   "extension)")
+    c.add_argument("--reader", metavar="NAME", help="reader name (default: detected)")
+    c.add_argument("--force", action="store_true", help="replace an existing OUTPUT")
+    c.add_argument("--channels", metavar="A,B", help="channel names or kinds to keep")
+    c.add_argument("--resample", type=float, metavar="HZ",
+                   help="resample every channel to HZ on one time base (lossy; needed for "
+                        "one-rate formats such as csv when rates differ)")
+    c.add_argument("--start", type=float, metavar="S", help="excerpt start in s")
+    c.add_argument("--duration", type=float, metavar="S", help="excerpt length in s")
+    c.add_argument("--quiet", action="store_true", help="no progress lines (losses are "
+                   "still printed)")
+    c.add_argument("--json", action="store_true", help="print what was done as JSON on stdout")
+    c.add_argument("--debug", action="store_true", help="show tracebacks")
+    c.set_defaults(func=_convert)
+
     from somacore.batch.cli import add_parser as _add_batch_parser
 
     _add_batch_parser(sub)  # many sessions from a manifest, on a process pool or Dask
+
+    g = sub.add_parser(
+        "progress", help="progress across the sessions of a batch output (tables and a "
+                         "trend report)",
+        description="Read BATCH_OUT (the --out folder of 'somacore batch') and write the "
+                    "progress view: per session and person resting heart rate, RMSSD, "
+                    "breathing rate, arousal episodes and recovery; per session and pair the "
+                    "synchrony summary; progress.html with a trend per metric. The same view "
+                    "as 'somacore analyze --manifest'.")
+    g.add_argument("batch_out", metavar="BATCH_OUT", help="a somacore batch output folder")
+    g.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
+    g.add_argument("--order-by", metavar="COLUMN",
+                   help="order sessions by this manifest column (default: date when every "
+                        "session has one, else the manifest's order)")
+    g.add_argument("--no-report", action="store_true", help="skip progress.html")
+    _add_run_options(g)
+    g.set_defaults(func=_progress)  # many sessions from a manifest, on a process pool or Dask
 
     pl = sub.add_parser("plugins", help="list plugins with their distribution and version")
     pl.set_defaults(func=_plugins)

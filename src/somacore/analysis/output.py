@@ -10,17 +10,18 @@ place.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from somacore.analysis.pipeline import AnalysisError, SessionResult, build_tables, summary_dict
 from somacore.analysis.tables import choose_format, write_table
 
-__all__ = ["check_out_dir", "write_outputs"]
+__all__ = ["check_out_dir", "staged_folder", "write_outputs"]
 
 
 def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
@@ -37,6 +38,36 @@ def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
     if not os.access(parent, os.W_OK):
         raise AnalysisError(f"cannot write into {parent}; choose a writable --out")
     return out
+
+
+@contextlib.contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` to fill; renamed to ``out`` when the block ends.
+
+    On an exception nothing changes (the temporary folder is removed). An
+    existing ``out`` is renamed aside and removed only once the new one is in
+    place (callers check ``overwrite`` first, with :func:`check_out_dir`).
+    """
+    out = Path(out)
+    parent = out.resolve().parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    # mkdtemp makes the folder private (0o700); the result should get the usual
+    # permissions, as if made by mkdir under the user's umask
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    try:
+        yield tmp
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+            os.replace(out, old / out.name)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_outputs(res: SessionResult, out: str | Path, *, overwrite: bool = False,
@@ -67,14 +98,7 @@ def write_outputs(res: SessionResult, out: str | Path, *, overwrite: bool = Fals
     """
     say = progress or (lambda msg: None)
     out = check_out_dir(out, overwrite=overwrite)
-    parent = out.resolve().parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    # mkdtemp makes the folder private (0o700); the result should get the usual
-    # permissions, as if made by mkdir under the user's umask
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    try:
+    with staged_folder(out) as tmp:
         fmt = choose_format(res.config["tables"]["format"])
         tables = build_tables(res)
         info = {}
@@ -103,14 +127,4 @@ def write_outputs(res: SessionResult, out: str | Path, *, overwrite: bool = Fals
         with open(tmp / "summary.json", "w", encoding="utf-8") as fh:
             json.dump(summary, fh, indent=2, allow_nan=False)
             fh.write("\n")
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.replace(out, old / out.name)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary

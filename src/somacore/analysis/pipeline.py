@@ -43,7 +43,7 @@ import numpy as np
 from somacore.analysis.tables import Table
 
 __all__ = ["AnalysisError", "PairResult", "PersonInput", "PersonResult", "SessionResult",
-           "analyze_session", "build_tables", "fill_short_gaps", "summary_dict"]
+           "analyze_session", "build_tables", "fill_short_gaps", "resting_hr", "summary_dict"]
 
 
 class AnalysisError(ValueError):
@@ -516,6 +516,21 @@ def _nanmean(a: np.ndarray) -> float:
     return float(a.mean()) if a.size else math.nan
 
 
+def resting_hr(times: np.ndarray, hr: np.ndarray, episodes) -> float:
+    """Resting heart rate: the median of the heart-rate series outside arousal episodes.
+
+    Samples with ``onset_s <= t < end_s`` of any episode, and undefined (NaN)
+    samples, are left out; NaN when nothing is left.
+    """
+    t = np.asarray(times, float)
+    v = np.asarray(hr, float)
+    keep = np.isfinite(v)
+    if episodes is not None:
+        for a, b in zip(episodes.onset_s.tolist(), episodes.end_s.tolist(), strict=True):
+            keep &= ~((t >= a) & (t < b))
+    return float(np.median(v[keep])) if keep.any() else math.nan
+
+
 def summary_dict(res: SessionResult, *, table_format: str = "", tables: dict | None = None
                  ) -> dict:
     """JSON-ready summary: parameters, versions, per-person and per-pair summaries."""
@@ -535,15 +550,21 @@ def summary_dict(res: SessionResult, *, table_format: str = "", tables: dict | N
                 "n_gaps": len(p.beats.gaps),
                 "n_artifact_intervals": p.n_artifact_intervals,
                 "mean_hr_bpm": _nanmean(hv),
+                "resting_hr_bpm": resting_hr(p.hr_times, hv, p.arousal),
                 "valid_hr_fraction": float(np.isfinite(hv).mean()) if hv.size else 0.0,
             }
             if p.hrv is not None:
                 d["hrv"] = {**p.hrv.as_dict(), "n_intervals": p.hrv.n_intervals,
                             "n_corrected": p.hrv.n_corrected, "notes": list(p.hrv.notes)}
             a = p.arousal
+            rec = a.recovery_s[np.isfinite(a.recovery_s)]
             d["arousal"] = {"n_episodes": len(a), "robust_sd_bpm": a.robust_sd_bpm,
                             "total_duration_s": float(a.duration_s.sum()),
-                            "mean_peak_excess_bpm": _nanmean(a.peak_excess_bpm)}
+                            "mean_duration_s": _nanmean(a.duration_s),
+                            "mean_peak_excess_bpm": _nanmean(a.peak_excess_bpm),
+                            "n_recovered": int(rec.size),
+                            "median_recovery_s": float(np.median(rec)) if rec.size
+                            else math.nan}
         if p.breaths is not None:
             ch = p.resp_channel
             d["breathing"] = {"channel": ch.name, "fs_hz": ch.fs, "units": ch.units,

@@ -73,32 +73,15 @@ def session_dir(out: str | Path, session: str) -> Path:
     return Path(out) / "sessions" / f"session={session}"
 
 
-def _flat(prefix: str, d: dict, into: dict) -> None:
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            _flat(f"{key}_", v, into)
-        elif v is None or isinstance(v, (bool, int, float, str)):
-            into[key] = v
-
-
 def _summary_tables(summary: dict, folder: Path) -> None:
     """people.parquet (one row per person) and synchrony.parquet (one row per pair and signal)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    people = []
-    for name, d in summary["people"].items():
-        row: dict[str, Any] = {"person": name}
-        _flat("", {k: v for k, v in d.items() if k != "notes"}, row)
-        row["notes"] = "; ".join(d.get("notes", []))
-        people.append(row)
+    from somacore.analysis.progress import flatten_summary
+
+    people, pairs = flatten_summary(summary)   # the rows `somacore progress` reads back
     pq.write_table(pa.Table.from_pylist(people), folder / "people.parquet")
-    pairs = []
-    for d in summary["pairs"]:
-        row = {}
-        _flat("", d, row)
-        pairs.append(row)
     cols = ["first", "second", "signal", "note"]
     table = pa.Table.from_pylist(pairs) if pairs else pa.table({c: pa.array([], pa.string())
                                                                   for c in cols})
