@@ -270,6 +270,7 @@ class _Stream:
         self.segmenter = None
         self.breath_wait = breath_wait
         self.br_from_i = 0  # no breath still to be decided has its onset before this index
+        self.br_from_t = -math.inf  # its time (set at the first sample, then per decision)
         self.br_t: list[float] = []  # decided breaths kept for windows: peak time, interval
         self.br_iv: list[float] = []
         self.br_new: list[tuple[float, float]] = []  # (peak time, rate) not yet reported
@@ -314,9 +315,8 @@ class _Stream:
             return self.ev_until
         end = self.t_next
         if self.segmenter is not None:
-            # breaths still undecided start at or after br_from_i; wait at most breath_wait
-            pending = float(self.time_of(np.array([self.br_from_i]))[0])
-            return min(end, max(pending, end - self.breath_wait))
+            # breaths still undecided start at or after br_from_t; wait at most breath_wait
+            return min(end, max(self.br_from_t, end - self.breath_wait))
         if self.detector is None:
             return end
         decided = end - self.latency
@@ -406,6 +406,7 @@ class _Stream:
             self.started = True
             self.t_first = t0
             self.t_next = t0
+            self.br_from_t = t0
             self.anchor_i.append(0)
             self.anchor_t.append(t0)
         else:
@@ -483,6 +484,7 @@ class _Stream:
         self.br_new.extend(zip(t.tolist(), br.rate.tolist(), strict=True))
         # breaths tile the signal: every later breath starts at or after this end
         self.br_from_i = int(br.ends[-1])
+        self.br_from_t = float(self.time_of(np.array([self.br_from_i]))[0])
 
     def take_breaths(self, end: float) -> tuple[np.ndarray, np.ndarray]:
         """Hand out the decided, not yet reported breaths before ``end``: (times, rates)."""
@@ -581,9 +583,7 @@ class _Stream:
         if self.regular and self.started:
             self.buf.discard_before(self.index_at(t) - 1)
             # keep the anchors that date breaths still to be decided
-            t_anchor = t
-            if self.segmenter is not None and self.anchor_i:
-                t_anchor = min(t, float(self.time_of(np.array([self.br_from_i]))[0]))
+            t_anchor = t if self.segmenter is None else min(t, self.br_from_t)
             k = bisect.bisect_right(self.anchor_t, t_anchor) - 1
             if k > 0:
                 del self.anchor_t[:k], self.anchor_i[:k]
