@@ -153,7 +153,10 @@ class ParquetSink:
         Minimum wall time between writes (0: write on every result).
     part_rows : int
         Rows after which a part is closed and a new one started (a part may
-        exceed it by the rows of one flush).
+        exceed it by the rows of one flush). Each flush rewrites the current
+        part: about 8 ms per flush at 1,000 rows, 29 ms at 10,000 (with fsync,
+        on the development machine); 4 people x 4 outputs every second fill
+        the default 2,000 rows in about 2 minutes.
     """
 
     name = "parquet"
@@ -161,7 +164,7 @@ class ParquetSink:
     _PART = re.compile(r"^part-(\d{6,})\.parquet$")
 
     def __init__(self, folder: str | os.PathLike[str], *, flush_interval_s: float = 1.0,
-                 part_rows: int = 10_000) -> None:
+                 part_rows: int = 2_000) -> None:
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
