@@ -134,7 +134,7 @@ def test_builtins_registered_through_hooks():
     assert set(m.readers) == {"csv", "wfdb", "e4", "opensignals"}
     assert set(m.writers) == {"csv"}
     assert set(m.drivers) == {"replay"}
-    assert set(m.metrics) == {"hr", "pulse_rate"}
+    assert set(m.metrics) == {"hr", "pulse_rate", "breath_rate"}
     assert m.owner("readers", "wfdb") == "builtin"
     info = m.list_plugins()
     assert [(i.name, i.distribution, i.source) for i in info] == [
@@ -247,7 +247,8 @@ def test_open_reader_hook_first_result(tmp_path):
 
 def test_unknown_names_and_runtime_register():
     m = _mgr(entry_points=False)
-    with pytest.raises(KeyError, match="unknown metric 'nope'; registered: hr, pulse_rate"):
+    with pytest.raises(KeyError,
+                       match="unknown metric 'nope'; registered: breath_rate, hr, pulse_rate"):
         m.get_metric("nope")
     with pytest.raises(KeyError, match="unknown reader 'edf'"):
         m.get_reader("edf")

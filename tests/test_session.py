@@ -83,7 +83,9 @@ def test_windows_aligned_across_people_and_devices(ecg60, mgr):
     bob = [r for r in res if r.person == "bob"]
     assert bob[0].missing["replay/ecg"] == pytest.approx(0.95)  # ecg starts at 101.9
     assert bob[0].missing["belt/belt"] < 0.05  # belt starts at 100.05
-    assert set(bob[0].values) == {"hr.hr_bpm", "hr.n_beats"}
+    assert set(bob[0].values) == {"hr.hr_bpm", "hr.n_beats", "breath_rate.br_per_min",
+                                  "breath_rate.n_breaths"}
+    assert "belt/belt" in bob[0].breaths and "replay/ecg" not in bob[0].breaths
 
 
 def test_dropped_packets_become_nan_gaps(ecg60, mgr):

@@ -153,8 +153,14 @@ class StreamWindow:
     intervals : ndarray of float64 or None
         One per beat: the inter-beat interval (s) ending at that beat (RR for
         ECG, PP for PPG), NaN when it spans lost signal or is the first beat.
+        For ``resp`` streams, one per breath: the time (s) from the previous
+        end of inspiration, NaN when it spans lost signal or is the first.
     missing : float
         Fraction of the window without samples (0 = complete, 1 = nothing).
+    breaths : ndarray of float64 or None
+        For ``resp`` streams, the times (s) of the ends of inspiration of the
+        breaths decided so far in the window (a breath is decided a breath or
+        more later, so the last one may still be missing); None for other kinds.
     """
 
     info: StreamInfo
@@ -163,6 +169,7 @@ class StreamWindow:
     beats: np.ndarray | None = None
     intervals: np.ndarray | None = None
     missing: float = 0.0
+    breaths: np.ndarray | None = None
 
     @property
     def fs(self) -> float | None:
