@@ -286,7 +286,8 @@ class Metric(Protocol):
     name : str
         Unique metric name (``"hr"``, ``"scl"``...).
     inputs : tuple of str
-        Channel kinds it needs; it is computed for every person who has all of them.
+        Channel kinds it needs; it is computed for every person who has all of them,
+        and its window holds the streams of these kinds only.
     window_s : float
         Window length in seconds it wants (the session uses its own window when
         this is shorter than the session's; see :class:`somacore.stream.session.Session`).

@@ -876,16 +876,20 @@ class Session:
         values: dict[str, float] = {}
         units: dict[str, str] = {}
         wins: dict[str, float] = {}
-        cache: dict[float, Window] = {}
+        cache: dict[tuple[float, frozenset[str]], Window] = {}
         for m in self.metrics:
-            if not set(m.inputs) <= kinds:
+            need = frozenset(m.inputs)
+            if not need <= kinds:
                 continue
             w = self.window_s or float(m.window_s)
             wins[m.name] = w
-            win = cache.get(w)
+            # only the streams of the kinds the metric declared: a 30 s breathing-rate
+            # window must not copy 30 s of 1000 Hz ECG
+            win = cache.get((w, need))
             if win is None:
-                win = cache[w] = Window(p.name, end - w, end,
-                                        {s.key: s.window(end - w, end) for s in streams})
+                win = cache[(w, need)] = Window(
+                    p.name, end - w, end,
+                    {s.key: s.window(end - w, end) for s in streams if s.info.kind in need})
             res = self._compute(m, win)
             for out, unit in m.outputs.items():
                 key = f"{m.name}.{out}"
