@@ -132,11 +132,17 @@ class BreathParams:
     lowpass_hz : float
         Cut-off of the causal 4th-order Butterworth detection low-pass.
     place_hz : float
-        Cut-off of the 2nd-order low-pass on which events are placed.
+        Cut-off of the 2nd-order low-pass on which events are placed. 2 Hz
+        (was 1.2 Hz) puts the end of inspiration where the raw signal turns,
+        halving the median timing error on the tuning records (28 -> 16 ms);
+        events are only searched within ``place_window_s`` of the detection
+        extremum, so the cardiac oscillations it lets through cannot move them far.
     place_window_s : float
         Half-width of the placement search around the delay-corrected extremum.
     threshold : float
-        Hysteresis as a fraction of the median amplitude of the last 8 breaths.
+        Hysteresis as a fraction of the median amplitude of the last 8 breaths
+        (amplitudes are measured on the placement signal, so this was re-tuned
+        with ``place_hz``: 0.21).
     floor, decay, stall_periods, stall_min_s, stall_max_s : float
         Without an extremum for ``stall_periods`` median breath periods
         (clamped to ``[stall_min_s, stall_max_s]``), the amplitude reference
@@ -177,9 +183,9 @@ class BreathParams:
     """
 
     lowpass_hz: float = 0.7
-    place_hz: float = 1.2
+    place_hz: float = 2.0
     place_window_s: float = 0.25
-    threshold: float = 0.22
+    threshold: float = 0.21
     floor: float = 0.3
     decay: float = 0.7
     stall_periods: float = 2.0
@@ -253,7 +259,7 @@ def _kernel_args(fs: float, sensor: str, polarity: str, params: BreathParams) ->
         sign = -SENSORS[sensor]
     else:
         raise ValueError(f"polarity must be 'normal', 'inverted' or 'auto', got {polarity!r}.")
-    # the filters need their cut-offs below Nyquist: at 10 Hz sampling 1.2 Hz is
+    # the filters need their cut-offs below Nyquist: at 10 Hz sampling 2 Hz is
     # still far inside, but keep a margin for user-chosen parameters
     fc = min(params.lowpass_hz, 0.4 * fs)
     fr = min(params.place_hz, 0.45 * fs)
