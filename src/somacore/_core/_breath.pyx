@@ -513,13 +513,15 @@ cdef class BreathKernel:
                 self.p_pkz = z2
                 self.p_q = self.trough_q
                 if self.held:
-                    # a dip that is shallow on both sides compared with the
-                    # held breath's inhalation (an exhalation shoulder) does
-                    # not end that breath: merge it into the held breath
+                    # a trough whose prominence (its depth below the lower of
+                    # the two peaks around it) is small next to the running
+                    # breath amplitude is not the end of a breath: an
+                    # expiratory shoulder (or an inspiratory notch) is merged
+                    # into the held breath, which keeps the higher peak
                     d = self.h_pkz - self.h_enz
-                    if z2 - self.h_enz > d:
+                    if z2 - self.h_enz < d:
                         d = z2 - self.h_enz
-                    if d < self.merge * (self.h_pkz - self.h_onz):
+                    if d < self.merge * median_small(self.amps, NBUF):
                         self.p_on = self.h_on
                         self.p_onz = self.h_onz
                         self.p_q = self.h_q

@@ -26,8 +26,9 @@ Algorithm (see :mod:`somacore.breath` for the user-facing description):
 4. each extremum is placed on ``z`` near the tracker's extremum shifted back by
    the detection filter's delay (with ``plateau`` > 0, at the middle of a flat
    extremum); a breath (onset trough, peak, next trough) is held until the
-   next peak is confirmed (``merge`` > 0: a dip shallow on both sides is
-   merged into the held breath) and emitted then, or at a gap/the end.
+   next peak is confirmed (``merge`` > 0: a trough whose prominence is below
+   ``merge`` x the median of the last 8 amplitudes is merged into the held
+   breath) and emitted then, or at a gap/the end.
 """
 
 from __future__ import annotations
@@ -343,11 +344,12 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 pend = True
                 p_on, p_onz, p_pk, p_pkz, p_q = trough_i, trough_z, r_pk, z_pk, trough_q
                 if held is not None:
-                    # a dip that is shallow on both sides compared with the held
-                    # breath's inhalation (an exhalation shoulder) does not end
-                    # that breath: merge it into the held breath
+                    # a trough whose prominence (depth below the lower of the two
+                    # peaks around it) is small next to the running breath
+                    # amplitude does not end a breath (an expiratory shoulder or
+                    # an inspiratory notch): merge it, keeping the higher peak
                     h_on, h_onz, h_pk, h_pkz, _h_en, h_enz, h_q = held[:7]
-                    if max(h_pkz - h_enz, z_pk - h_enz) < merge * (h_pkz - h_onz):
+                    if min(h_pkz - h_enz, z_pk - h_enz) < merge * _median(amps):
                         p_on, p_onz, p_q = h_on, h_onz, h_q
                         if h_pkz >= z_pk:
                             p_pk, p_pkz = h_pk, h_pkz

@@ -38,7 +38,7 @@ class BreathSegmenter:
     The filters are causal and keep their state between chunks. ``update``
     returns only the breaths decided since the previous call, with sample
     indices counted from the first sample ever given. A breath is decided
-    when the next inhale onset is confirmed (the exhalation plus a quarter of
+    when the next inhale onset is confirmed (the exhalation plus about a fifth of
     the next inhalation, plus ``flat_s`` = 2 s of look-behind for flat-run
     detection), after a one-off learning period of ``learn_s`` = 30 s at the
     start whose breaths are then all reported. Concatenating every ``update``
