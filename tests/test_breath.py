@@ -398,6 +398,21 @@ def test_nan_gap_reported_and_no_breath_inside():
     assert compare_events(br.peaks, ref[keep], fs=FS, tolerance_s=0.5).se >= 0.95
 
 
+def test_breath_rising_from_a_gap_end_is_truncated_and_no_interval_spans_the_gap():
+    # the gap ends on a rising signal: the breath before it ended at a real
+    # trough, so only the next breath's onset tells that its trough was lost
+    x, _ = marsh("0005", 150.0)
+    y = x.copy()
+    y[30973:31620] = np.nan
+    br = segment_breaths(y, fs=FS, sensor="impedance")
+    k = int(np.searchsorted(br.peaks, 31620))
+    assert br.onsets[k] == 31620                  # rising right from the gap's end
+    assert br.quality[k] & FLAG_TRUNC_ONSET
+    assert not br.quality[k - 1] & FLAG_TRUNC_END  # ended at a real trough before the gap
+    assert np.isnan(br.intervals[k - 1])
+    assert np.isfinite(br.intervals[k])
+
+
 @pytest.mark.parametrize("what", ["flat", "disconnected", "all_nan", "constant_record"])
 def test_flat_and_disconnected(what):
     x, _ = marsh("0214", 120.0)

@@ -429,6 +429,11 @@ class Breaths:
         iv = np.diff(self.peaks) / self.fs
         bad = (self.quality[1:] & FLAG_TRUNC_ONSET) != 0
         bad |= (self.quality[:-1] & FLAG_TRUNC_END) != 0
+        if len(self.gaps):
+            # and, whatever the flags say, no interval across a gap
+            g0 = np.searchsorted(self.gaps[:, 0], self.peaks[1:], side="left")
+            g1 = np.searchsorted(self.gaps[:, 0], self.peaks[:-1], side="right")
+            bad |= g0 > g1
         iv[bad] = np.nan
         return iv
 

@@ -495,7 +495,9 @@ cdef class BreathKernel:
                 self.last_ext = k
             elif v > self.lo_v + self.thr:
                 self.trough_i = self._place(self.lo_i, False, k, &self.trough_z)
-                self.trough_q = 0
+                # rising from the segment's first sample: the real trough is in
+                # the gap (or before the record), so the breath starts truncated
+                self.trough_q = Q_TRUNC_ONSET if self.lo_i == self.seg0 else 0
                 self.mode = 1
                 self.hi_v = v
                 self.hi_i = k

@@ -330,7 +330,9 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 last_ext = k
             elif v > lo_v + thr:
                 trough_i, trough_z = place(lo_i, False, k)
-                trough_q = 0
+                # rising from the segment's first sample: the real trough is in
+                # the gap (or before the record), so the breath starts truncated
+                trough_q = Q_TRUNC_ONSET if lo_i == seg0 else 0
                 mode = 1
                 hi_v = v
                 hi_i = k
