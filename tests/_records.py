@@ -25,3 +25,12 @@ def ecg_record(db: str, rec: str, seconds: float | None = None):
         beats = beats[beats < n]
     x.flags.writeable = False
     return x, float(r.fs), beats, excl
+
+
+def write_csv(path: Path, columns: dict, fs: float, t0: float = 0.0) -> Path:
+    """A somacore CSV written by hand (no time column), independent of the library's writer."""
+    names = list(columns)
+    with open(path, "w") as fh:
+        fh.write(f"# somacore-csv v1\n# fs={fs!r}\n# t0={t0!r}\n{','.join(names)}\n")
+        np.savetxt(fh, np.column_stack([columns[n] for n in names]), fmt="%.17g", delimiter=",")
+    return Path(path)

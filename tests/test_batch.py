@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _records import write_csv
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -27,12 +28,6 @@ CONFIG = {"synchrony": {"n_surrogates": 20}}
 SESSION_TABLES = ("beats", "breaths", "series", "windows", "episodes")
 
 
-def _write_csv(path: Path, columns: dict[str, np.ndarray], fs: float, t0: float = 0.0) -> Path:
-    names = list(columns)
-    with open(path, "w") as fh:
-        fh.write(f"# somacore-csv v1\n# fs={fs!r}\n# t0={t0!r}\n{','.join(names)}\n")
-        np.savetxt(fh, np.column_stack([columns[n] for n in names]), fmt="%.17g", delimiter=",")
-    return path
 
 
 def _wfdb_excerpt(rec: str, seconds: float, dest: Path, start_s: float = 0.0) -> Path:
@@ -63,7 +58,7 @@ def records(tmp_path_factory) -> Path:
         _wfdb_excerpt(rec, 90.0, d)
     _wfdb_excerpt("118", 60.0, d)
     ip = loadmat(DATA / "resp" / "marsh" / "0005" / "IP.mat")["IP"].ravel().astype(np.float64)
-    _write_csv(d / "marsh0005.csv", {"resp.ip_au": ip[:250 * 90]}, 250.0)
+    write_csv(d / "marsh0005.csv", {"resp.ip_au": ip[:250 * 90]}, 250.0)
     _manifest(d / "manifest.csv", [
         ("m100", "p100", "100.hea", "MLII", "boston"),
         ("m101", "p101", "101.hea", "MLII", "boston"),

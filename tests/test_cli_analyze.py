@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _records import write_csv
 
 import somacore
 from somacore.analysis import read_table
@@ -24,13 +25,6 @@ def _table(out: Path, name: str) -> dict:
     raise AssertionError(f"no {name} table in {sorted(p.name for p in out.iterdir())}")
 
 
-def _write_csv(path: Path, columns: dict[str, np.ndarray], fs: float, t0: float = 0.0) -> Path:
-    """A somacore CSV without a time column (lost samples as nan)."""
-    names = list(columns)
-    with open(path, "w") as fh:
-        fh.write(f"# somacore-csv v1\n# fs={fs!r}\n# t0={t0!r}\n{','.join(names)}\n")
-        np.savetxt(fh, np.column_stack([columns[n] for n in names]), fmt="%.17g", delimiter=",")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +66,7 @@ def test_analyze_marsh_breaths_table_equals_segment_breaths(tmp_path):
     from scipy.io import loadmat
 
     ip = loadmat(DATA / "resp" / "marsh" / "0005" / "IP.mat")["IP"].ravel().astype(np.float64)
-    csv = _write_csv(tmp_path / "marsh0005.csv", {"resp.ip_au": ip}, 250.0)
+    csv = write_csv(tmp_path / "marsh0005.csv", {"resp.ip_au": ip}, 250.0)
     out = tmp_path / "out"
     assert main(["analyze", str(csv), "--out", str(out), "--quiet", "--no-report",
                  "--breath-sensor", "impedance", "--set", "tables.format=csv"]) == 0
@@ -113,7 +107,7 @@ def _movesense_csv(sensor: str, dest: Path) -> tuple[Path, float]:
     x = np.full(idx[-1] + 1, np.nan)
     x[idx] = v
     x[:400] = np.nan
-    return _write_csv(dest / f"{sensor}.csv", {"ecg_adc": x}, 200.0, t0), t0
+    return write_csv(dest / f"{sensor}.csv", {"ecg_adc": x}, 200.0, t0), t0
 
 
 def test_analyze_movesense_dyad_synchrony(tmp_path):
@@ -139,7 +133,7 @@ def small_csv(tmp_path) -> Path:
     from somacore.data import example_ecg
 
     ex = example_ecg()
-    return _write_csv(tmp_path / "ecg.csv", {"ecg_mV": ex.ecg_mv[:21600]}, 360.0)
+    return write_csv(tmp_path / "ecg.csv", {"ecg_mV": ex.ecg_mv[:21600]}, 360.0)
 
 
 def _one_line_error(capsys, code: int) -> str:
@@ -158,7 +152,7 @@ def test_missing_file(tmp_path, capsys):
 
 
 def test_no_usable_channel(tmp_path, capsys):
-    f = _write_csv(tmp_path / "eda.csv", {"eda_uS": np.linspace(1, 2, 5000)}, 4.0)
+    f = write_csv(tmp_path / "eda.csv", {"eda_uS": np.linspace(1, 2, 5000)}, 4.0)
     code = main(["analyze", str(f), "--out", str(tmp_path / "o")])
     msg = _one_line_error(capsys, code)
     assert "no usable channel" in msg and "eda" in msg
@@ -171,7 +165,7 @@ def test_person_given_twice(small_csv, tmp_path, capsys):
 
 
 def test_bad_sampling_rate(tmp_path, capsys):
-    f = _write_csv(tmp_path / "slow.csv", {"ecg_mV": np.sin(np.arange(3000))}, 20.0)
+    f = write_csv(tmp_path / "slow.csv", {"ecg_mV": np.sin(np.arange(3000))}, 20.0)
     code = main(["analyze", str(f), "--out", str(tmp_path / "o"), "--quiet"])
     msg = _one_line_error(capsys, code)
     assert "fs=20" in msg and "Hz" in msg

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from _records import write_csv
 
 from somacore.cli import main
 from somacore.readers import CsvReader
@@ -15,13 +16,6 @@ MITDB_100 = DATA / "ecg" / "mitdb" / "100"
 MIMIC = DATA / "multimodal" / "03700181"
 
 
-def _write_csv(path: Path, columns: dict[str, np.ndarray], fs: float, t0: float = 0.0) -> Path:
-    """A somacore CSV written by hand (no time column), independent of CsvWriter."""
-    names = list(columns)
-    with open(path, "w") as fh:
-        fh.write(f"# somacore-csv v1\n# fs={fs!r}\n# t0={t0!r}\n{','.join(names)}\n")
-        np.savetxt(fh, np.column_stack([columns[n] for n in names]), fmt="%.17g", delimiter=",")
-    return path
 
 
 def _mitdb(seconds: float) -> tuple[np.ndarray, list[str], list[str]]:
@@ -42,7 +36,7 @@ def _err(capsys, code: int) -> str:
 
 def test_csv_to_csv_is_lossless(tmp_path, capsys):
     x, _, _ = _mitdb(20.0)
-    src = _write_csv(tmp_path / "in.csv", {"ecg.MLII_mV": x[:, 0], "ecg.V5_mV": x[:, 1]},
+    src = write_csv(tmp_path / "in.csv", {"ecg.MLII_mV": x[:, 0], "ecg.V5_mV": x[:, 1]},
                      360.0, t0=1_700_000_000.25)
     dst = tmp_path / "out.csv"
     assert main(["convert", str(src), str(dst), "--quiet", "--json"]) == 0
@@ -122,7 +116,7 @@ def test_downsampling_filters_above_the_new_nyquist():
 
 def test_existing_output_needs_force_and_nothing_half_written(tmp_path, capsys, monkeypatch):
     x, _, _ = _mitdb(5.0)
-    src = _write_csv(tmp_path / "in.csv", {"ecg_mV": x[:, 0]}, 360.0)
+    src = write_csv(tmp_path / "in.csv", {"ecg_mV": x[:, 0]}, 360.0)
     dst = tmp_path / "out.csv"
     dst.write_text("mine")
     msg = _err(capsys, main(["convert", str(src), str(dst), "--quiet"]))
@@ -145,7 +139,7 @@ def test_existing_output_needs_force_and_nothing_half_written(tmp_path, capsys, 
 
 def test_unknown_formats_list_the_known_ones(tmp_path, capsys):
     x, _, _ = _mitdb(2.0)
-    src = _write_csv(tmp_path / "in.csv", {"ecg_mV": x[:, 0]}, 360.0)
+    src = write_csv(tmp_path / "in.csv", {"ecg_mV": x[:, 0]}, 360.0)
     msg = _err(capsys, main(["convert", str(src), str(tmp_path / "o.xyz"), "--quiet"]))
     assert "'.xyz'" in msg and "csv (.csv)" in msg
     msg = _err(capsys, main(["convert", str(src), str(tmp_path / "o.hea"), "--quiet"]))
@@ -168,7 +162,7 @@ def test_unknown_formats_list_the_known_ones(tmp_path, capsys):
 
 def test_format_flag_overrides_the_extension(tmp_path, capsys):
     x, _, _ = _mitdb(2.0)
-    src = _write_csv(tmp_path / "in.csv", {"ecg_mV": x[:, 0]}, 360.0)
+    src = write_csv(tmp_path / "in.csv", {"ecg_mV": x[:, 0]}, 360.0)
     dst = tmp_path / "signal.dat"
     assert main(["convert", str(src), str(dst), "--format", "csv", "--quiet"]) == 0
     assert capsys.readouterr().err == ""        # read back by the csv reader: lossless

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _records import write_csv
 
 from somacore.analysis import read_table
 from somacore.cli import main
@@ -19,12 +20,6 @@ FAST = ["--surrogates", "20"]
 SENSITIVE = ["--arousal-k", "1.5", "--arousal-min-s", "5"]
 
 
-def _csv(path: Path, columns: dict[str, np.ndarray], fs: float, t0: float = 0.0) -> Path:
-    names = list(columns)
-    with open(path, "w") as fh:
-        fh.write(f"# somacore-csv v1\n# fs={fs!r}\n# t0={t0!r}\n{','.join(names)}\n")
-        np.savetxt(fh, np.column_stack([columns[n] for n in names]), fmt="%.17g", delimiter=",")
-    return path
 
 
 def _table(folder: Path, name: str) -> dict:
@@ -41,7 +36,7 @@ def ecg_sessions(tmp_path_factory) -> list[Path]:
     out = []
     for rec in ("100", "101", "203"):
         r = read_wfdb(DATA / "ecg" / "mitdb" / rec, channels=[0])
-        out.append(_csv(d / f"mitdb{rec}.csv", {"ecg_mV": r.signals[:43200, 0]}, 360.0))
+        out.append(write_csv(d / f"mitdb{rec}.csv", {"ecg_mV": r.signals[:43200, 0]}, 360.0))
     return out
 
 
@@ -62,7 +57,7 @@ def dyad_manifest(tmp_path_factory) -> Path:
         # the excerpt keeps the record's clock (t0 = start): the therapist's recording
         # starts at the same time, so the two overlap
         r = read_wfdb(DATA / "ecg" / "mitdb" / rec, channels=[0])
-        _csv(d / f"ther{rec}.csv", {"ecg_mV": r.signals[:43200, 0]}, 360.0, t0=start)
+        write_csv(d / f"ther{rec}.csv", {"ecg_mV": r.signals[:43200, 0]}, 360.0, t0=start)
     # listed out of date order: the view must put 2024-02 first
     (d / "m.csv").write_text(
         "session,person,file,date,room\n"

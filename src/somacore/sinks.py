@@ -17,13 +17,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from somacore.readers._common import atomic_write_text
+from somacore.readers._common import atomic_write, atomic_write_text
 
 __all__ = ["CallbackSink", "CsvSink", "ListSink", "ParquetSink"]
 
@@ -228,20 +227,7 @@ class ParquetSink:
         table = pa.Table.from_arrays(
             [pa.array(list(c), type=f.type) for c, f in zip(cols, self._schema, strict=True)],
             schema=self._schema)
-        path = self._path(k)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                self._pq.write_table(table, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(self._path(k), lambda f: self._pq.write_table(table, f))
 
     def flush(self) -> None:
         """Write every accepted row now (atomic per part file)."""
