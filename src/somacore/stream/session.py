@@ -185,6 +185,44 @@ class WindowResult:
         return out
 
 
+class _Anchors:
+    """Chunk anchors of a regular stream: (absolute sample index, time) pairs in
+    growable numpy arrays, so that mapping beats and breaths to times does not
+    convert a Python list per call (it grows by one anchor per chunk)."""
+
+    def __init__(self) -> None:
+        self._i = np.empty(256, np.int64)
+        self._t = np.empty(256)
+        self._a = 0  # first live anchor
+        self._n = 0  # one past the last
+
+    def __len__(self) -> int:
+        return self._n - self._a
+
+    @property
+    def i(self) -> np.ndarray:
+        return self._i[self._a:self._n]
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._t[self._a:self._n]
+
+    def append(self, i: int, t: float) -> None:
+        if self._n == self._i.size:
+            live = self._n - self._a
+            cap = max(256, 2 * live)
+            ni, nt = np.empty(cap, np.int64), np.empty(cap)
+            ni[:live], nt[:live] = self._i[self._a:self._n], self._t[self._a:self._n]
+            self._i, self._t, self._a, self._n = ni, nt, 0, live
+        self._i[self._n] = i
+        self._t[self._n] = t
+        self._n += 1
+
+    def drop_first(self, k: int) -> None:
+        """Forget the first ``k`` live anchors."""
+        self._a += min(k, len(self))
+
+
 class _Buffer:
     """Samples addressed by absolute index, with cheap append and discard."""
 
@@ -246,8 +284,7 @@ class _Stream:
         self.last_seq: int | None = None
         self.last_t0 = -math.inf
         self.t_next = -math.inf  # time just after the last sample (regular streams)
-        self.anchor_i: list[int] = []  # absolute sample index of each chunk start
-        self.anchor_t: list[float] = []  # time of that sample
+        self.anchors = _Anchors()  # absolute sample index of each chunk start, its time
         self.buf = _Buffer(info.channels) if self.regular else None
         self.ev_t: list[np.ndarray] = []  # irregular streams: event times and values
         self.ev_v: list[np.ndarray] = []
@@ -294,16 +331,16 @@ class _Stream:
     # ---------------------------------------------------------------- clock
     def time_of(self, idx: np.ndarray) -> np.ndarray:
         """Times of absolute sample indices (through the chunk anchors)."""
-        ai = np.asarray(self.anchor_i)
+        ai, at = self.anchors.i, self.anchors.t
         k = np.searchsorted(ai, idx, side="right") - 1
         k = np.clip(k, 0, len(ai) - 1)
-        return np.asarray(self.anchor_t)[k] + (idx - ai[k]) / self.fs
+        return at[k] + (idx - ai[k]) / self.fs
 
     def index_at(self, t: float) -> int:
         """Absolute index of the first sample at or after time ``t``."""
-        k = bisect.bisect_right(self.anchor_t, t) - 1
-        k = max(k, 0)
-        return self.anchor_i[k] + math.ceil((t - self.anchor_t[k]) * self.fs - 1e-9)
+        at = self.anchors.t
+        k = max(int(np.searchsorted(at, t, side="right")) - 1, 0)
+        return int(self.anchors.i[k]) + math.ceil((t - float(at[k])) * self.fs - 1e-9)
 
     def decided_until(self) -> float:
         """Time up to which this stream's data and beats are final."""
@@ -407,8 +444,7 @@ class _Stream:
             self.t_first = t0
             self.t_next = t0
             self.br_from_t = t0
-            self.anchor_i.append(0)
-            self.anchor_t.append(t0)
+            self.anchors.append(0, t0)
         else:
             dt = t0 - self.t_next
             if t0 <= self.last_t0 or dt < -self.gap_tol:
@@ -430,8 +466,7 @@ class _Stream:
                 self.gap_start = self.t_next
                 self.gap_end = t0
                 session._note_gap(self, fill, seq_gap)
-            self.anchor_i.append(self.buf.n)
-            self.anchor_t.append(t0)
+            self.anchors.append(self.buf.n, t0)
         self.buf.append(x)
         if self.detector is not None:
             self._detect(x if x.ndim == 1 else x[:, 0])
@@ -584,9 +619,9 @@ class _Stream:
             self.buf.discard_before(self.index_at(t) - 1)
             # keep the anchors that date breaths still to be decided
             t_anchor = t if self.segmenter is None else min(t, self.br_from_t)
-            k = bisect.bisect_right(self.anchor_t, t_anchor) - 1
+            k = int(np.searchsorted(self.anchors.t, t_anchor, side="right")) - 1
             if k > 0:
-                del self.anchor_t[:k], self.anchor_i[:k]
+                self.anchors.drop_first(k)
         elif self.ev_t:
             t_all = np.concatenate(self.ev_t)
             v_all = np.concatenate(self.ev_v)
