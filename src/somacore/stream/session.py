@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
 import itertools
 import math
 import queue
@@ -650,6 +651,11 @@ class _Person:
         self.drivers: dict[str, _DriverSlot] = {}
         self.next_end: float | None = None  # end of the next step to close
         self.closed_until = -math.inf  # end of the last step emitted
+        # the stream that held the person's watermark back at the last check, and its
+        # value then: every stream's watermark only grows with its own data, so while
+        # that stream gets none, data of the others cannot close a step
+        self.gate: _Stream | None = None
+        self.gate_val = -math.inf
 
     def streams(self) -> list[_Stream]:
         return [s for d in self.drivers.values() for s in d.streams.values()]
@@ -863,7 +869,8 @@ class Session:
             self.stats["late_samples"] += n
         if self._chunk_hooks != []:
             self._fire_chunk(person, st.info, chunk)
-        if p.next_end is not None and st.decided_until() < p.next_end:
+        if p.next_end is not None and (st.decided_until() < p.next_end or (
+                p.gate is not None and p.gate is not st and p.gate_val < p.next_end)):
             return []  # the person's watermark is a minimum: it cannot have moved past
         return self._close_ready(p)
 
@@ -873,6 +880,7 @@ class Session:
         slot.done = True
         for st in slot.streams.values():
             st.finish()
+        self.people[person].gate = None
         return self._close_ready(self.people[person])
 
     # ------------------------------------------------------------------ windows
@@ -889,7 +897,9 @@ class Session:
             t_first = min(s.t_first for s in started)
             k = math.floor((t_first - self.origin) / self.step_s) + 1
             p.next_end = self.origin + k * self.step_s
-        decided = min(s.decided_until() for s in streams)
+        gate = min(streams, key=_Stream.decided_until)
+        decided = gate.decided_until()
+        p.gate, p.gate_val = gate, decided
         if final or decided == math.inf:
             decided = max(s.end_time() for s in started)
             final = True
@@ -1079,14 +1089,20 @@ class Session:
         item (``("chunk", c)``, ``("end", None)``, ``("error", exc)``) or None if
         none came within the timeout (a stall).
         """
-        heads: dict[int, Chunk] = {}
+        # one head chunk per driver, in a heap ordered by (start time, driver index);
+        # only the driver whose head was just used needs asking for its next item
+        heads: list[tuple[float, int, Chunk]] = []
         active = set(range(len(slots)))
+        need = sorted(active)
         last_seen = dict.fromkeys(active, time.monotonic())
         t_end = None if duration_s is None else time.monotonic() + duration_s
         while active:
             if t_end is not None and time.monotonic() >= t_end:
                 return
-            for k in sorted(active - set(heads)):
+            asking, need = need, []
+            for k in asking:
+                if k not in active:
+                    continue
                 slot = slots[k]
                 wait = self.stall_timeout_s - (time.monotonic() - last_seen[k])
                 got = yield k, max(wait, 0.0)
@@ -1100,7 +1116,7 @@ class Session:
                 last_seen[k] = time.monotonic()
                 kind, item = got
                 if kind == "chunk":
-                    heads[k] = item
+                    heapq.heappush(heads, (_t0(item), k, item))
                     continue
                 if kind == "error":
                     self._problem(f"driver {slot.name!r}", f"of {slot.person!r} failed "
@@ -1110,8 +1126,8 @@ class Session:
                 out.extend(self.end_driver(slot.person, slot.name))
             if not heads:
                 continue
-            k = min(heads, key=lambda j: (_t0(heads[j]), j))
-            chunk = heads.pop(k)
+            _, k, chunk = heapq.heappop(heads)
+            need.append(k)
             slot = slots[k]
             try:
                 out.extend(self.push(slot.person, chunk, driver=slot.name))
@@ -1214,6 +1230,7 @@ class Session:
         slot.done = True
         for st in slot.streams.values():
             st.finish()
+        self.people[slot.person].gate = None  # a finished stream no longer gates
 
 
 def _t0(chunk: Chunk) -> float:
