@@ -381,6 +381,53 @@ def test_rsa_with_real_ecg():
     assert 0.01 < np.median(good) < 0.3   # tens of ms: a healthy young adult at rest
 
 
+def test_rsa_with_channels_that_start_apart():
+    # the heart channel starts 2 s after the respiration channel: beats_offset_s puts
+    # its beats on the breaths' clock, so RSA equals the one from a common start
+    from scipy.io import loadmat
+
+    from somacore.beats import detect_beats
+
+    x, _ = marsh("0017", 300.0)
+    ecg = loadmat(MARSH / "0017" / "ECG.mat")["ECG"].ravel()[: x.size].astype(np.float64)
+    br = segment_breaths(x, fs=FS, sensor="impedance")
+    full = rsa(br, detect_beats(ecg, fs=FS))
+    late = rsa(br, detect_beats(ecg[500:], fs=FS), beats_offset_s=2.0)
+    after = br.onsets > 30 * FS          # past both detectors' learning
+    assert after.sum() > 40
+    same = np.isclose(full[after], late[after], atol=1e-12) | (
+        np.isnan(full[after]) & np.isnan(late[after]))
+    assert same.mean() >= 0.95
+    # without the offset the beats land 2 s early on the breaths' clock: different RSA
+    wrong = rsa(br, detect_beats(ecg[500:], fs=FS))
+    assert not np.allclose(np.nan_to_num(full[after]), np.nan_to_num(wrong[after]))
+    with pytest.raises(ValueError, match="beats_offset_s"):
+        rsa(br, detect_beats(ecg, fs=FS), beats_offset_s=float("nan"))
+
+
+def test_session_analysis_reports_rsa_per_breath():
+    from scipy.io import loadmat
+
+    import somacore
+    from somacore.analysis import analyze_session, resolve_config
+    from somacore.analysis.pipeline import PersonInput, build_tables, summary_dict
+    from somacore.signals import Channel, Recording
+
+    x, _ = marsh("0017", 240.0)
+    ecg = loadmat(MARSH / "0017" / "ECG.mat")["ECG"].ravel()[: x.size].astype(np.float64)
+    rec = Recording((Channel(ecg, FS, "ecg", "mV", name="ecg"),
+                     Channel(np.array(x), FS, "resp", "au", name="ip")))
+    res = analyze_session([PersonInput("client", rec)],
+                          resolve_config(None, [("breaths.sensor", "impedance")]))
+    tables = {t.name: t for t in build_tables(res)}
+    got = tables["breaths"].columns["rsa_s"]
+    want = somacore.rsa(somacore.segment_breaths(np.array(x), fs=FS, sensor="impedance"),
+                        somacore.detect_beats(ecg, fs=FS))
+    np.testing.assert_array_equal(got, want)
+    s = summary_dict(res)["people"]["client"]["breathing"]
+    assert s["median_rsa_ms"] == pytest.approx(1000 * np.nanmedian(want))
+
+
 # --------------------------------------------------------------- bad input
 def test_nan_gap_reported_and_no_breath_inside():
     x, ref = marsh("0214", 180.0)

@@ -682,7 +682,7 @@ def breath_variability(breaths: Breaths) -> BreathVariability:
                              mean_rate_bpm=60.0 / mean if v.size else nan)
 
 
-def rsa(breaths: Breaths, beats) -> np.ndarray:
+def rsa(breaths: Breaths, beats, *, beats_offset_s: float = 0.0) -> np.ndarray:
     """Respiratory sinus arrhythmia per breath, Grossman's peak-to-trough method.
 
     For each breath, the heart periods (RR or PP intervals, assigned to the
@@ -699,8 +699,11 @@ def rsa(breaths: Breaths, beats) -> np.ndarray:
     breaths : Breaths
         Segmented breaths.
     beats : somacore.beats.Beats
-        Heartbeats of the same record (same time origin), e.g. from
-        ``detect_beats``. Their ``fs`` may differ from the breaths'.
+        Heartbeats of the same record, e.g. from ``detect_beats``. Their ``fs``
+        may differ from the breaths'.
+    beats_offset_s : float
+        Start of the heart channel minus start of the respiration channel, in
+        seconds (0 when both start together, as in one recording).
 
     Returns
     -------
@@ -714,7 +717,11 @@ def rsa(breaths: Breaths, beats) -> np.ndarray:
     out = np.full(len(breaths), np.nan)
     if len(beats) < 2 or len(breaths) == 0:
         return out
-    bt = beats.samples[1:] / beats.fs          # time of the beat ending each interval
+    off = float(beats_offset_s)
+    if not math.isfinite(off):
+        raise ValueError(f"beats_offset_s must be a finite number of seconds, got {off!r}.")
+    # time of the beat ending each interval, on the breaths' clock
+    bt = beats.samples[1:] / beats.fs + off
     iv = beats.intervals
     ok = np.isfinite(iv)
     bt, iv = bt[ok], iv[ok]

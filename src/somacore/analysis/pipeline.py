@@ -89,6 +89,7 @@ class PersonResult:
     resp_offset_s: float = 0.0
     breaths: Any = None
     br: Any = None
+    rsa_s: Any = None  # per breath (Grossman peak-to-trough), with beats and breaths
     n_artifact_intervals: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -235,6 +236,10 @@ def _analyse_person(spec: PersonInput, heart, resp, t0: float, cfg: dict, progre
         res.breaths = br
         res.br = somacore.breathing_rate(br, fs_out=bc["fs_out"], max_hold_s=bc["max_hold_s"])
         progress(f"{spec.name}: {len(br)} breaths in {resp.name} ({resp.fs:g} Hz)")
+        if res.beats is not None:
+            # respiratory sinus arrhythmia per breath: both channels on the breaths' clock
+            res.rsa_s = somacore.rsa(br, res.beats,
+                                     beats_offset_s=res.offset_s - res.resp_offset_s)
     return res
 
 
@@ -446,6 +451,7 @@ def build_tables(res: SessionResult) -> list[Table]:
                 t.add("rate_bpm", br.rate, "1/min")
             t.add("inhale_amplitude", br.inhale_amplitude, p.resp_channel.units)
             t.add("exhale_amplitude", br.exhale_amplitude, p.resp_channel.units)
+            t.add("rsa_s", p.rsa_s if p.rsa_s is not None else np.full(n, np.nan), "s")
             t.add("quality", br.quality.astype(np.int64), "bit flags")
             breaths.append(t)
             t = Table("series")
@@ -573,6 +579,11 @@ def summary_dict(res: SessionResult, *, table_format: str = "", tables: dict | N
                               "polarity": int(p.breaths.polarity),
                               "mean_rate_bpm": _nanmean(p.br.rate_bpm),
                               "n_apneas": len(p.breaths.apneas)}
+            if p.rsa_s is not None:
+                ok = p.rsa_s[np.isfinite(p.rsa_s)]
+                d["breathing"]["median_rsa_ms"] = float(1000 * np.median(ok)) if ok.size \
+                    else math.nan
+                d["breathing"]["n_rsa_breaths"] = int(ok.size)
         people[p.name] = d
     pairs = []
     for pr in res.pairs:

@@ -19,6 +19,9 @@ mean_hr_bpm                 heart.mean_hr_bpm           mean heart rate (1/min)
 rmssd_ms                    hrv.RMSSD                   RMSSD (ms)
 sdnn_ms                     hrv.SDNN                    SDNN (ms)
 breathing_rate_bpm          breathing.mean_rate_bpm     mean breathing rate (1/min)
+rsa_ms                      breathing.median_rsa_ms     respiratory sinus arrhythmia, median
+                                                        per breath (ms; Grossman peak-to-
+                                                        trough; needs heart and respiration)
 arousal_episodes            arousal.n_episodes          heart-rate arousal episodes
 arousal_total_s             arousal.total_duration_s    their total duration (s)
 arousal_mean_s              arousal.mean_duration_s     their mean duration (s)
@@ -55,6 +58,7 @@ PERSON_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("rmssd_ms", "hrv_RMSSD", "ms", "RMSSD"),
     ("sdnn_ms", "hrv_SDNN", "ms", "SDNN"),
     ("breathing_rate_bpm", "breathing_mean_rate_bpm", "1/min", "breathing rate"),
+    ("rsa_ms", "breathing_median_rsa_ms", "ms", "RSA (median per breath)"),
     ("arousal_episodes", "arousal_n_episodes", "count", "arousal episodes"),
     ("arousal_total_s", "arousal_total_duration_s", "s", "arousal, total duration"),
     ("arousal_mean_s", "arousal_mean_duration_s", "s", "arousal, mean episode duration"),

@@ -67,7 +67,7 @@ def render_html(res, summary: dict) -> str:
     out.append("<h2 id='summary'>Summary</h2><table><tr><th>person</th><th>source</th>"
                "<th>duration [s]</th><th>beats</th><th>mean HR [1/min]</th>"
                "<th>SDNN [ms]</th><th>RMSSD [ms]</th><th>breaths</th>"
-               "<th>mean BR [1/min]</th><th>arousal episodes</th></tr>")
+               "<th>mean BR [1/min]</th><th>RSA [ms]</th><th>arousal episodes</th></tr>")
     for p in res.people:
         d = summary["people"][p.name]
         h, hv, b, a = d.get("heart", {}), d.get("hrv", {}), d.get("breathing", {}), \
@@ -80,6 +80,7 @@ def render_html(res, summary: dict) -> str:
                    f"<td>{_fmt(hv.get('SDNN'), 1)}</td><td>{_fmt(hv.get('RMSSD'), 1)}</td>"
                    f"<td>{_fmt(b.get('n_breaths'))}</td>"
                    f"<td>{_fmt(b.get('mean_rate_bpm'), 1)}</td>"
+                   f"<td>{_fmt(b.get('median_rsa_ms'), 0)}</td>"
                    f"<td>{_fmt(a.get('n_episodes'))}</td></tr>")
     out.append("</table>")
     if summary["pairs"]:
