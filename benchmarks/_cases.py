@@ -133,3 +133,46 @@ def pedantic(benchmark, fn, *args, rounds: int, warmup: int, hours: float, fs: f
         info["median_s_per_hour"] = stats.stats.median / hours
     assert n > 0, "no beats detected: the benchmark input or the detector is broken"
     return n
+
+
+# ------------------------------------------------------------------------- breaths
+def somacore_breaths(x: np.ndarray, fs: float) -> int:
+    """``segment_breaths`` (impedance) with every per-breath feature formed."""
+    import somacore
+
+    br = somacore.segment_breaths(x, fs=fs, sensor="impedance")
+    for v in (br.ti, br.te, br.ttot, br.ti_ttot, br.rate, br.inhale_amplitude,
+              br.exhale_amplitude, br.post_inspiratory_pause, br.post_expiratory_pause,
+              br.intervals):
+        np.asarray(v)
+    return len(br)
+
+
+def somacore_breaths_stream(x: np.ndarray, fs: float, chunk: int) -> int:
+    """A fresh ``BreathSegmenter`` fed ``chunk`` samples at a time, then flushed."""
+    from somacore.stream import BreathSegmenter
+
+    seg = BreathSegmenter(fs=fs, sensor="impedance")
+    n = 0
+    for a in range(0, x.size, chunk):
+        n += len(seg.update(x[a:a + chunk]))
+    return n + len(seg.flush())
+
+
+def biosppy_resp(x: np.ndarray, fs: float) -> int:
+    """``biosppy.signals.resp.resp`` (band-pass + zero crossings + rate), no plots."""
+    from biosppy.signals import resp
+
+    return len(resp.resp(signal=x, sampling_rate=fs, show=False)["zeros"])
+
+
+def neurokit_rsp(x: np.ndarray, fs: float) -> int:
+    """``nk.rsp_process(x, sampling_rate=fs)``: NeuroKit2's full respiration pipeline."""
+    import warnings
+
+    import neurokit2 as nk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, info = nk.rsp_process(x, sampling_rate=fs)
+    return len(info["RSP_Peaks"])

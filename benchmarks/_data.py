@@ -143,3 +143,29 @@ def write_wfdb16(directory: Path, name: str, x: np.ndarray, fs: float) -> Path:
         f"{name} 1 {fs:g} {x.size}\n"
         f"{name}.dat 16 200(1024)/mV 11 1024 {int(x[0])} {checksum} 0 ECG\n")
     return directory / name
+
+
+MARSH = DATA / "resp" / "marsh"
+RESP_FS = 250.0
+RESP_FS_HI = 1000.0
+
+
+@lru_cache(maxsize=2)
+def _marsh_concat(fs: float) -> np.ndarray:
+    """Every MARSH impedance pneumogram (250 Hz) concatenated; at 1000 Hz by np.interp."""
+    from scipy.io import loadmat
+
+    recs = sorted(p for p in _require(MARSH).iterdir() if (p / "IP.mat").is_file())
+    x = np.concatenate([loadmat(r / "IP.mat")["IP"].ravel().astype(np.float64) for r in recs])
+    if fs != RESP_FS:
+        t = np.arange(x.size) / RESP_FS
+        x = np.interp(np.arange(int(x.size * fs / RESP_FS)) / fs, t, x)
+    x.flags.writeable = False
+    return x
+
+
+def resp(hours: float, fs: float = RESP_FS) -> np.ndarray:
+    """``hours`` of tiled MARSH impedance pneumography (float64) at 250 Hz or 1000 Hz."""
+    if fs not in (RESP_FS, RESP_FS_HI):
+        raise ValueError(f"breath benchmarks use {RESP_FS:g} or {RESP_FS_HI:g} Hz, got {fs}")
+    return tile(_marsh_concat(fs), round(hours * 3600 * fs))

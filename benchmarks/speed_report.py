@@ -395,6 +395,85 @@ def stream_1h_1000(rounds: int, out: dict) -> list[Row]:
                  "stream_equals_batch_count": b["stream"] == b["batch"]})]
 
 
+def breaths_1h(rounds: int, out: dict, fs: float) -> list[Row]:
+    """1 h of respiration: somacore's full segmentation vs biosppy and NeuroKit2."""
+    x = _data.resp(1, fs)
+    t, b = run_interleaved(
+        {"somacore": lambda: _cases.somacore_breaths(x, fs),
+         "biosppy": lambda: _cases.biosppy_resp(x, fs),
+         "neurokit2": lambda: _cases.neurokit_rsp(x, fs)},
+        {"somacore": rounds, "biosppy": rounds, "neurokit2": min(rounds, 3)})
+    key = f"breaths_1h_{fs:g}"
+    out[key] = {"times": t, "breaths": b}
+    s = median(t["somacore"])
+    rows = []
+    for ref, goal, what in (("neurokit2", 100.0, "rsp_process (full pipeline)"),
+                            ("biosppy", 1.0, "resp (detection only)")):
+        m = median(t[ref])
+        r, label = speedup(s, m)
+        pr = paired(t, "somacore", ref)
+        rows.append(Row(
+            f"Breaths 1 h @ {fs:g} Hz vs {ref} {what}", fmt_s(s), fmt_s(m),
+            f"{label} (paired {pr:.2f}x)", f">= {goal:g}x faster" if goal > 1 else "faster",
+            verdict(r >= goal), f"{b['somacore']} / {b[ref]}",
+            {"somacore_s": s, "reference_s": m, "ratio": r, "paired_ratio": pr}))
+    return rows
+
+
+def breaths_24h(rounds: int, out: dict, fs: float) -> list[Row]:
+    """24 h of respiration, per hour: somacore vs biosppy, and somacore's own 1 h (paired).
+
+    NeuroKit2 is not run on 24 h (about 1.5-6 min per call); its 1 h time per hour is the
+    reference, stated as such.
+    """
+    x = _data.resp(24, fs)
+    x1 = _data.resp(1, fs)
+    t, b = run_interleaved({"somacore": lambda: _cases.somacore_breaths(x, fs),
+                            "biosppy": lambda: _cases.biosppy_resp(x, fs),
+                            "somacore_1h": lambda: _cases.somacore_breaths(x1, fs)},
+                           {"somacore": rounds, "biosppy": rounds, "somacore_1h": rounds},
+                           warmup=False)
+    key = f"breaths_24h_{fs:g}"
+    out[key] = {"times": t, "breaths": b}
+    s, m = median(t["somacore"]) / 24, median(t["biosppy"]) / 24
+    r, label = speedup(s, m)
+    pr = paired(t, "somacore", "biosppy")
+    nk = median(out[f"breaths_1h_{fs:g}"]["times"]["neurokit2"])
+    growth = paired(t, "somacore_1h", "somacore", 1 / 24)
+    return [
+        Row(f"Breaths 24 h @ {fs:g} Hz vs biosppy, per hour of signal", fmt_s(s, "s/h"),
+            fmt_s(m, "s/h"), f"{label} (paired {pr:.2f}x)", "faster", verdict(r >= 1.0),
+            f"{b['somacore']} / {b['biosppy']}",
+            {"somacore_s_per_h": s, "reference_s_per_h": m, "ratio": r, "paired_ratio": pr}),
+        Row(f"Breaths 24 h @ {fs:g} Hz vs NeuroKit2 rsp_process 1 h (per hour; NK2 not run "
+            "on 24 h)", fmt_s(s, "s/h"), fmt_s(nk, "s/h"), f"{nk / s:.0f}x faster",
+            ">= 100x faster", verdict(nk / s >= 100), "",
+            {"somacore_s_per_h": s, "neurokit2_1h_s": nk, "ratio": nk / s}),
+        Row(f"Breaths somacore s/h: 24 h vs 1 h @ {fs:g} Hz, same rounds (ref column = 1 h)",
+            fmt_s(s, "s/h"), fmt_s(median(t["somacore_1h"]), "s/h"),
+            f"{growth:.2f}x per hour (paired)", "<= 1.25x (linear)", verdict(growth <= 1.25),
+            "", {"paired_ratio": growth}),
+    ]
+
+
+def breaths_stream(rounds: int, out: dict) -> list[Row]:
+    """1 h at 250 Hz fed to a BreathSegmenter in 100 ms chunks: real-time factor."""
+    fs = _data.RESP_FS
+    x = _data.resp(1, fs)
+    chunk = int(0.1 * fs)
+    t, b = run_interleaved({"stream": lambda: _cases.somacore_breaths_stream(x, fs, chunk),
+                            "batch": lambda: _cases.somacore_breaths(x, fs)},
+                           {"stream": rounds, "batch": rounds})
+    out["breaths_stream_250"] = {"times": t, "breaths": b, "chunk_samples": chunk}
+    s, m = median(t["stream"]), median(t["batch"])
+    rt = HOUR / s
+    return [Row("Breaths stream 1 h @ 250 Hz in 100 ms chunks (ref column = batch)", fmt_s(s),
+                fmt_s(m), f"{rt:,.0f}x real time; {s / m:.1f}x batch", "> 10,000x real time",
+                verdict(rt > 10_000), f"{b['stream']} / {b['batch']}",
+                {"stream_s": s, "batch_s": m, "x_real_time": rt,
+                 "stream_equals_batch_count": b["stream"] == b["batch"]})]
+
+
 def first_call(n_proc: int, tmp: Path, out: dict) -> list[Row]:
     """First ``detect_beats`` call in fresh processes against warm calls (1 h at 360 Hz)."""
     path = tmp / "ecg_1h_360.npy"
@@ -486,7 +565,8 @@ def environment() -> dict:
         inst = core / f"{k}.pyx"
         return inst.is_file() and inst.read_bytes() == (src_core / f"{k}.pyx").read_bytes()
 
-    differ = [k for k in sources if k in ("_ecg", "_ppg") and k in built and not same(k)]
+    differ = [k for k in sources if k in ("_ecg", "_ppg", "_breath") and k in built
+              and not same(k)]
     return {
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         "command": " ".join(["python", *sys.argv]),
@@ -494,7 +574,7 @@ def environment() -> dict:
         "cpus": os.cpu_count(), "machine": platform.machine(),
         "load_average_1_5_15_min_at_start": [round(v, 2) for v in os.getloadavg()],
         "versions": {p: ver(p) for p in ("somacore", "numpy", "scipy", "sleepecg",
-                                         "neurokit2", "physiokit")},
+                                         "neurokit2", "physiokit", "biosppy")},
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("OPENBLAS", "OMP_", "MKL_", "NUMEXPR"))},
         "git_head": git("rev-parse", "--short", "HEAD"),
@@ -536,7 +616,9 @@ def markdown(rows: list[Row], env: dict, rounds: int) -> str:
         "",
         "Inputs: channel 0 of MIT-BIH records 100-208 present locally (float64 mV), "
         "concatenated and tiled to 1 h / 24 h; 1000 Hz = the same, resampled with np.interp; "
-        "PPG = CapnoBase pleth at 300 Hz, tiled. NeuroKit2 runs on 1 h only. physiokit's and "
+        "PPG = CapnoBase pleth at 300 Hz, tiled; respiration = every MARSH impedance "
+        "pneumogram (250 Hz) concatenated and tiled, 1000 Hz by np.interp. "
+        "NeuroKit2 runs on 1 h only. physiokit's and "
         "NeuroKit2's PPG peak finders get the cleaned signal their docs ask for, prepared "
         "outside the timer (so they are not charged for filtering; somacore is).",
         "Memory: extra peak RSS = peak RSS during the call (VmHWM reset just before it) minus "
@@ -563,6 +645,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds-24h", type=int, default=3, help="rounds per 24 h case")
     ap.add_argument("--processes", type=int, default=5, help="fresh processes for first call")
     ap.add_argument("--out", type=Path, default=RESULTS, help="output folder")
+    ap.add_argument("--only", default=None,
+                    help="run only the steps whose name contains this text (e.g. 'breaths'); "
+                         "writes speed_<text>.md/.json instead of the full report")
     a = ap.parse_args(argv)
     env = environment()
     if env["kernel_sources_differ_from_install"]:
@@ -581,10 +666,20 @@ def main(argv: list[str] | None = None) -> int:
             ("ECG 1 h @ 1000 Hz", lambda: ecg_1h_1000(a.rounds, raw)),
             ("PPG 1 h @ 300 Hz", lambda: ppg_1h_300(a.rounds, raw)),
             ("stream 1 h @ 1000 Hz", lambda: stream_1h_1000(a.rounds, raw)),
+            ("breaths 1 h @ 250 Hz", lambda: breaths_1h(a.rounds, raw, _data.RESP_FS)),
+            ("breaths 1 h @ 1000 Hz", lambda: breaths_1h(a.rounds, raw, _data.RESP_FS_HI)),
+            ("breaths 24 h @ 250 Hz", lambda: breaths_24h(a.rounds_24h, raw, _data.RESP_FS)),
+            ("breaths 24 h @ 1000 Hz",
+             lambda: breaths_24h(a.rounds_24h, raw, _data.RESP_FS_HI)),
+            ("breaths stream", lambda: breaths_stream(a.rounds, raw)),
             ("first call", lambda: first_call(a.processes, tmp, raw)),
             ("batch memory", lambda: batch_memory(tmp, raw)),
             ("stream memory", lambda: stream_memory(tmp, raw)),
         ]
+        if a.only:
+            steps = [(n, f) for n, f in steps if a.only in n]
+            if not steps:
+                ap.error(f"--only {a.only!r} matches no step")
         for name, step in steps:
             t0 = time.perf_counter()
             print(f"[{name}] ...", file=sys.stderr, flush=True)
@@ -596,12 +691,14 @@ def main(argv: list[str] | None = None) -> int:
     env["kernel_changed_during_run"] = len(shas) > 1
     md = markdown(rows, env, a.rounds)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "speed.md").write_text(md)
-    (a.out / "speed.json").write_text(json.dumps(
+    stem = "speed" if not a.only else "speed_" + "".join(
+        c if c.isalnum() else "_" for c in a.only)
+    (a.out / f"{stem}.md").write_text(md)
+    (a.out / f"{stem}.json").write_text(json.dumps(
         {"environment": env, "rounds": a.rounds, "rounds_24h": a.rounds_24h,
          "rows": [asdict(r) for r in rows], "raw": raw}, indent=1, default=str) + "\n")
     print(md)
-    print(f"wrote {a.out / 'speed.md'} and {a.out / 'speed.json'}", file=sys.stderr)
+    print(f"wrote {a.out / (stem + '.md')} and {a.out / (stem + '.json')}", file=sys.stderr)
     return 0
 
 
