@@ -12,7 +12,7 @@ import pytest
 from somacore.beats import detect_beats
 from somacore.data import example_ecg
 from somacore.plugins import PluginManager
-from somacore.stream.session import Session
+from somacore.stream.session import Session, TimestampError
 from somacore.testing import check_driver
 
 from somacore_lsl import LslDriver, LslGap, StreamNotFoundError, layout_from_xml
@@ -217,6 +217,44 @@ def test_live_session_beats_equal_batch_on_the_same_samples(ecg):
     np.testing.assert_allclose(live - (t_start + tc), batch.times, rtol=0, atol=1e-6)
     hr = np.array([r.values["hr.hr_bpm"] for r in res])
     assert np.nanmin(hr) > 60 and np.nanmax(hr) < 90  # record 100: ~75 bpm
+
+
+def test_timestamps_going_backwards_are_never_placed_silently(ecg):
+    x = ecg[: int(6 * FS)]
+    t = pylsl.local_clock() + np.arange(x.size) / FS
+    back = int(3 * FS) + 7
+    t[back:] -= 1.0  # the source clock steps back by 1 s inside a pushed chunk
+
+    def run(consume):
+        name = _unique("backwards")
+        outlet = _outlet(name)
+
+        def push():
+            outlet.wait_for_consumers(10.0)
+            for a in range(0, x.size, 36):
+                outlet.push_chunk(np.ascontiguousarray(x[a:a + 36, None]),
+                                  timestamp=t[a:a + 36].tolist())
+
+        drv = LslDriver(name, duration_s=6.0, timeout_s=2.0, correction_interval_s=600)
+        threading.Thread(target=push, daemon=True).start()
+        return drv, consume(drv)
+
+    # every chunk's samples lie at t0 + i / fs: none spans the step back
+    drv, got = run(lambda d: list(d.chunks()))
+    first = np.cumsum([0] + [c.n for c in got[:-1]])
+    assert back in first.tolist() and drv.gaps == []
+    for c, i in zip(got, first, strict=True):
+        np.testing.assert_allclose(c.t0 + np.arange(c.n) / FS, t[i:i + c.n]
+                                   + drv.time_correction_s, rtol=0, atol=1e-6)
+    # and a session refuses them, naming the stream
+
+    def session(d):
+        s = Session(manager=_mgr(), step_s=1.0, metrics=[])
+        s.add_driver("ada", d)
+        with pytest.raises(TimestampError, match=r"person 'ada', stream 'lsl/ecg'.*backwards"):
+            s.run()
+
+    run(session)
 
 
 def test_driver_contract(ecg):

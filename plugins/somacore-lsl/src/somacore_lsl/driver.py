@@ -41,7 +41,10 @@ NaN gap; the two sides are never joined. Every loss is kept in
 used: it fits timestamps to the sample count and would smear a loss over the
 following minutes. A source stamping each pushed chunk with a late push time
 can show a false loss at a chunk boundary when its push jitter exceeds half a
-sample period; raise ``gap_factor`` for such a source.
+sample period; raise ``gap_factor`` for such a source. A step backwards ends the
+chunk too (no loss): the session then raises
+:class:`~somacore.stream.session.TimestampError` unless it lies within its jitter
+tolerance, so samples are never silently placed at the wrong time.
 
 ``pylsl`` is imported when a driver is created, not with the plugin.
 """
@@ -320,7 +323,9 @@ class LslDriver:
                                       f"{self.timeout_s:g} s (source stopped or network down)")
             return []
         self._last_data = time.monotonic()
-        self._correct()
+        reset = getattr(inlet, "was_clock_reset", None)
+        # the source restarted (another host, a reboot): its clock offset changed now
+        self._correct(force=bool(reset()) if reset is not None else False)
         x = np.asarray(data, dtype=np.float64).reshape(len(ts), self.channel_count)
         return self._split(x, np.asarray(ts, dtype=np.float64))
 
@@ -330,7 +335,10 @@ class LslDriver:
             return self._emit(x, ts)
         prev = ts[0] if self._last_ts is None else self._last_ts
         steps = np.diff(ts, prepend=prev)
-        cuts = np.flatnonzero(steps > self.gap_factor / fs).tolist()
+        lost_at = steps > self.gap_factor / fs
+        # a step backwards also ends the chunk (with no loss), so the session sees the
+        # timestamps go back and judges them against its jitter tolerance
+        cuts = np.flatnonzero(lost_at | (steps < 0)).tolist()
         out: list[Chunk] = []
         a = 0
         for b in [*cuts, ts.size]:
@@ -338,7 +346,7 @@ class LslDriver:
                 out.extend(self._emit(x[a:b], ts[a:b]))
                 if self._ended:
                     return out
-            if b < ts.size:
+            if b < ts.size and lost_at[b]:
                 lost = max(1, int(np.rint(steps[b] * fs)) - 1)
                 before = (ts[b - 1] if b > 0 else self._last_ts) + self._offset
                 self.gaps.append(LslGap(before + 1.0 / fs, float(ts[b] + self._offset), lost))
