@@ -1,0 +1,16 @@
+"""somacore-lsl: Lab Streaming Layer (LSL) streams as live somacore drivers."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from somacore_lsl.driver import LslDriver, LslGap, StreamNotFoundError, describe_streams
+from somacore_lsl.metadata import kind_of, layout_from_xml
+
+try:
+    __version__ = version("somacore-lsl")
+except PackageNotFoundError:  # pragma: no cover - source tree
+    __version__ = "0+unknown"
+
+__all__ = ["LslDriver", "LslGap", "StreamNotFoundError", "__version__", "describe_streams",
+           "kind_of", "layout_from_xml"]
