@@ -44,6 +44,7 @@ cdef enum:
     Q_TRUNC_ONSET = 1
     Q_TRUNC_END = 2
     Q_IRREGULAR = 4
+    FEAT_BLOCK = 1024            # samples the feature stage runs ahead of the tracker
 
 
 
@@ -156,8 +157,10 @@ cdef class BreathKernel:
         self.held = False
         # The ring must hold the whole learning window (replayed after
         # learning) and ``span`` samples behind the tracker (event placement,
-        # pause scan), plus the tracker's lag and the placement look-around.
-        while size < (learn if learn > span else span) + lag + 2 * half + delay + plateau_ext + 64:
+        # pause scan), plus the tracker's lag, the placement look-around and
+        # the block the feature stage runs ahead.
+        while size < ((learn if learn > span else span) + lag + 2 * half + delay + plateau_ext
+                      + FEAT_BLOCK + 64):
             size <<= 1
         self.mask = size - 1
         self.ry = <double*> malloc(size * sizeof(double))
@@ -580,13 +583,99 @@ cdef class BreathKernel:
             else:
                 self.lstart = self.lstart + self.learn
 
+    cdef void _features(self, const sample_t[:] x, Py_ssize_t i0, Py_ssize_t m) noexcept nogil:
+        # The feature stage over x[i0 : i0 + m]. The usual sample (finite, not
+        # equal to the previous one, filters running) takes a fast path whose
+        # filter states live in local variables (registers) for the whole block,
+        # with the default design (a 2-section detection and a 1-section
+        # placement low-pass); every other sample, and any other design, goes
+        # through _feature. Same operations in the same order: same results.
+        cdef Py_ssize_t i
+        cdef double v, w, y, z, u
+        cdef double m0z1, m0z2, m1z1, m1z2, r0z1, r0z2
+        cdef int64_t n, k, mask = self.mask
+        cdef Biquad* s0 = &self.ms[0]
+        cdef Biquad* s1 = &self.ms[1]
+        cdef Biquad* q0 = &self.rs[0]
+        if self.nm != 2 or self.nr != 1:
+            for i in range(i0, i0 + m):
+                self._feature(<double> x[i])
+            return
+        m0z1 = s0.z1
+        m0z2 = s0.z2
+        m1z1 = s1.z1
+        m1z2 = s1.z2
+        r0z1 = q0.z1
+        r0z2 = q0.z2
+        u = self.u
+        n = self.n
+        for i in range(i0, i0 + m):
+            v = <double> x[i]
+            if not isfinite(v) or v == self.prev_x or not self.started:
+                s0.z1 = m0z1
+                s0.z2 = m0z2
+                s1.z1 = m1z1
+                s1.z2 = m1z2
+                q0.z1 = r0z1
+                q0.z2 = r0z2
+                self.u = u
+                self.n = n
+                self._feature(v)
+                m0z1 = s0.z1
+                m0z2 = s0.z2
+                m1z1 = s1.z1
+                m1z2 = s1.z2
+                r0z1 = q0.z1
+                r0z2 = q0.z2
+                u = self.u
+                n = self.n
+                continue
+            self.run_start = n
+            self.flat_on = False
+            self.prev_x = v
+            if self.integrate:
+                u = self.leak * u + v / self.fs
+                w = u
+            else:
+                w = v
+            y = s0.b0 * w + m0z1
+            m0z1 = s0.b1 * w - s0.a1 * y + m0z2
+            m0z2 = s0.b2 * w - s0.a2 * y
+            z = y
+            y = s1.b0 * z + m1z1
+            m1z1 = s1.b1 * z - s1.a1 * y + m1z2
+            m1z2 = s1.b2 * z - s1.a2 * y
+            z = q0.b0 * w + r0z1
+            r0z1 = q0.b1 * w - q0.a1 * z + r0z2
+            r0z2 = q0.b2 * w - q0.a2 * z
+            k = n & mask
+            self.ry[k] = y
+            self.rz[k] = z
+            self.rf[k] = 0
+            n += 1
+        s0.z1 = m0z1
+        s0.z2 = m0z2
+        s1.z1 = m1z1
+        s1.z2 = m1z2
+        q0.z1 = r0z1
+        q0.z2 = r0z2
+        self.u = u
+        self.n = n
+
     cdef void _run(self, const sample_t[:] x) noexcept nogil:
-        cdef Py_ssize_t i, nx = x.shape[0]
-        for i in range(nx):
-            self._feature(<double> x[i])
-            if self.n - 1 - self.lag >= 0:
-                self._final(self.n - 1 - self.lag)
-                self.t_next = self.n - self.lag
+        # features a block ahead, then every sample the tracker may now decide
+        # (``lag`` behind the newest): the tracker reads only samples at or
+        # before its own index, so the interleaving does not change anything
+        cdef Py_ssize_t i = 0, nx = x.shape[0], m
+        while i < nx:
+            m = nx - i
+            if m > FEAT_BLOCK:
+                m = FEAT_BLOCK
+            self._features(x, i, m)
+            i += m
+            while self.t_next <= self.n - 1 - self.lag:
+                self._final(self.t_next)
+                self.t_next += 1
 
     def process(self, x):
         """Consume a chunk of samples; return ``(index (m, 3), values (m, 4), quality,
