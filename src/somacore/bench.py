@@ -137,7 +137,7 @@ def run_bench(*, quick: bool = False, out: str | Path | None = None, refs: bool 
     import somacore
 
     seconds = 300.0 if quick else 3600.0
-    repeats = 1 if quick else 3
+    repeats = 3  # medians of 3 even in quick mode: one run on a busy machine misleads
     cores = os.cpu_count() or 1
     cases = bench_cases(seconds, refs=refs)
     rows = []
