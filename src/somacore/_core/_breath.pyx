@@ -585,50 +585,27 @@ cdef class BreathKernel:
 
     cdef void _features(self, const sample_t[:] x, Py_ssize_t i0, Py_ssize_t m) noexcept nogil:
         # The feature stage over x[i0 : i0 + m]. The usual sample (finite, not
-        # equal to the previous one, filters running) takes a fast path whose
-        # filter states live in local variables (registers) for the whole block,
-        # with the default design (a 2-section detection and a 1-section
-        # placement low-pass); every other sample, and any other design, goes
-        # through _feature. Same operations in the same order: same results.
+        # equal to the previous one, filters running) takes a fast path on local
+        # copies of the filter sections, which the compiler keeps in registers
+        # for the whole block, with the default design (a 2-section detection
+        # and a 1-section placement low-pass); every other sample, and any other
+        # design, goes through _feature on the kernel's own sections. Same
+        # operations in the same order: same results.
         cdef Py_ssize_t i
         cdef double v, w, y, z, u
-        cdef double m0z1, m0z2, m1z1, m1z2, r0z1, r0z2
         cdef int64_t n, k, mask = self.mask
-        cdef Biquad* s0 = &self.ms[0]
-        cdef Biquad* s1 = &self.ms[1]
-        cdef Biquad* q0 = &self.rs[0]
+        cdef Biquad f0, f1, g0
         if self.nm != 2 or self.nr != 1:
             for i in range(i0, i0 + m):
                 self._feature(<double> x[i])
             return
-        m0z1 = s0.z1
-        m0z2 = s0.z2
-        m1z1 = s1.z1
-        m1z2 = s1.z2
-        r0z1 = q0.z1
-        r0z2 = q0.z2
-        u = self.u
-        n = self.n
+        f0, f1, g0, u, n = self.ms[0], self.ms[1], self.rs[0], self.u, self.n
         for i in range(i0, i0 + m):
             v = <double> x[i]
             if not isfinite(v) or v == self.prev_x or not self.started:
-                s0.z1 = m0z1
-                s0.z2 = m0z2
-                s1.z1 = m1z1
-                s1.z2 = m1z2
-                q0.z1 = r0z1
-                q0.z2 = r0z2
-                self.u = u
-                self.n = n
+                self.ms[0], self.ms[1], self.rs[0], self.u, self.n = f0, f1, g0, u, n
                 self._feature(v)
-                m0z1 = s0.z1
-                m0z2 = s0.z2
-                m1z1 = s1.z1
-                m1z2 = s1.z2
-                r0z1 = q0.z1
-                r0z2 = q0.z2
-                u = self.u
-                n = self.n
+                f0, f1, g0, u, n = self.ms[0], self.ms[1], self.rs[0], self.u, self.n
                 continue
             self.run_start = n
             self.flat_on = False
@@ -638,29 +615,14 @@ cdef class BreathKernel:
                 w = u
             else:
                 w = v
-            y = s0.b0 * w + m0z1
-            m0z1 = s0.b1 * w - s0.a1 * y + m0z2
-            m0z2 = s0.b2 * w - s0.a2 * y
-            z = y
-            y = s1.b0 * z + m1z1
-            m1z1 = s1.b1 * z - s1.a1 * y + m1z2
-            m1z2 = s1.b2 * z - s1.a2 * y
-            z = q0.b0 * w + r0z1
-            r0z1 = q0.b1 * w - q0.a1 * z + r0z2
-            r0z2 = q0.b2 * w - q0.a2 * z
+            y = biquad_step(&f1, biquad_step(&f0, w))
+            z = biquad_step(&g0, w)
             k = n & mask
             self.ry[k] = y
             self.rz[k] = z
             self.rf[k] = 0
             n += 1
-        s0.z1 = m0z1
-        s0.z2 = m0z2
-        s1.z1 = m1z1
-        s1.z2 = m1z2
-        q0.z1 = r0z1
-        q0.z2 = r0z2
-        self.u = u
-        self.n = n
+        self.ms[0], self.ms[1], self.rs[0], self.u, self.n = f0, f1, g0, u, n
 
     cdef void _run(self, const sample_t[:] x) noexcept nogil:
         # features a block ahead, then every sample the tracker may now decide
