@@ -245,6 +245,52 @@ def test_skip_by_checksum_and_parameters(records, tmp_path):
         assert res.n_skipped == 0 and res.n_done == 5
 
 
+def test_new_somacore_or_reader_plugin_version_analyses_again(records, tmp_path, monkeypatch):
+    import dataclasses
+
+    import somacore
+    from somacore.plugins.manager import PluginInfo, PluginManager
+
+    man = _manifest(tmp_path / "m.csv", [("m118", "p", str(records / "118.hea"), "", "x"),
+                                         ("marsh5", "s5", str(records / "marsh0005.csv"), "",
+                                          "x")])
+    out = tmp_path / "out"
+    real_plugins = PluginManager.list_plugins
+    extra: list[PluginInfo] = []
+    monkeypatch.setattr(PluginManager, "list_plugins", lambda self: real_plugins(self) + extra)
+
+    def again() -> set[str]:
+        """Run once more; the sessions analysed again (not reused)."""
+        with cf.ThreadPoolExecutor(2) as ex:
+            res = batch.run(man, out=out, executor=ex, config=CONFIG)
+        assert res.n_done == 2 and res.n_failed == 0
+        return {s for s, r in res.sessions.items() if not r.get("reused")}
+
+    assert again() == {"m118", "marsh5"}
+    assert again() == set()                               # nothing changed: both reused
+    monkeypatch.setattr(somacore, "__version__", "99.0.0")  # somacore upgraded
+    assert again() == {"m118", "marsh5"}
+    done = json.loads((session_dir(out, "m118") / "_run.json").read_text())
+    assert done["software"]["version"] == "99.0.0"
+    assert json.loads((out / batch.RUN_MANIFEST).read_text())["software"]["version"] == "99.0.0"
+    assert again() == set()
+    # a reader plugin installed, then upgraded: both change what a session may read
+    reader = PluginInfo("acme", "acme-reader", "1.0", ("somacore_register_readers",),
+                        "entry point")
+    extra.append(reader)
+    assert again() == {"m118", "marsh5"}
+    assert again() == set()
+    extra[0] = dataclasses.replace(reader, version="1.1")
+    assert again() == {"m118", "marsh5"}
+    done = json.loads((session_dir(out, "marsh5") / "_run.json").read_text())
+    assert done["software"]["plugins"]["acme"] == "acme-reader 1.1"
+    # a plugin that only adds metrics is never called by a batch: results stay valid
+    extra.append(PluginInfo("acme-metrics", "acme-metrics", "3.0",
+                            ("somacore_register_metrics",), "entry point"))
+    assert again() == set()
+    # the skip-key also holds the parameters (see test_skip_by_checksum_and_parameters)
+
+
 def test_dask_worker_killed_mid_run_loses_nothing(records, reference, dask_client, tmp_path):
     d = tmp_path / "rec"
     shutil.copytree(records, d)

@@ -21,6 +21,7 @@ from somacore.batch.worker import (
     params_hash,
     run_session,
     session_dir,
+    software_versions,
 )
 
 __all__ = ["RUN_MANIFEST", "SUMMARY", "BatchResult", "Progress", "run"]
@@ -138,13 +139,19 @@ def _same_inputs(recorded: list[dict], people: list[dict]) -> bool:
     return True
 
 
-def _finished(out: Path, sid: str, people: list[dict], phash: str) -> dict | None:
-    """The completion record of an identical earlier result, or None."""
+def _finished(out: Path, sid: str, people: list[dict], phash: str,
+              software: dict) -> dict | None:
+    """The completion record of an identical earlier result, or None.
+
+    Identical: same parameters, same people and files, same input bytes, and the
+    same software (somacore and reader plugin versions, :func:`software_versions`).
+    """
     try:
         rec = json.loads((session_dir(out, sid) / RUN_FILE).read_text())
     except (OSError, ValueError):
         return None
     if (rec.get("status") != "done" or rec.get("params_hash") != phash
+            or rec.get("software") != software
             or rec.get("people") != _people_spec(people)):
         return None
     return rec if _same_inputs(rec.get("inputs", []), people) else None
@@ -205,7 +212,8 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
     workers : int, optional
         Processes of the default pool (default: the number of CPUs).
     force : bool
-        Analyse every session again, even those with an identical result.
+        Analyse every session again, even those with an identical result (same
+        parameters, input checksums, somacore and reader plugin versions).
     progress : callable, optional
         Called with a :class:`Progress` after each finished session.
     manifest_interval_s : float
@@ -225,12 +233,11 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
         A bad manifest (missing columns, the same (session, person) twice,
         missing files) or parameters, before any work starts.
     """
-    import somacore
-
     tic = time.perf_counter()
     man = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     cfg = _config(config)
     phash = params_hash(cfg)
+    software = software_versions()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise BatchError(f"output {out} exists and is not a folder; choose another --out")
@@ -247,7 +254,7 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
     todo: list[dict] = []
     for sid, rows in man.sessions.items():
         people = _task_people(rows)
-        rec = None if force else _finished(out, sid, people, phash)
+        rec = None if force else _finished(out, sid, people, phash, software)
         if rec is not None:
             records[sid] = {**rec, "reused": True}
             continue
@@ -262,7 +269,7 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
 
     header = {
         "format": "somacore-batch-run/1",
-        "software": {"name": "somacore", "version": somacore.__version__},
+        "software": software,
         "manifest": man.source, "parameters": cfg, "params_hash": phash,
         "started_utc": started,
     }

@@ -11,7 +11,7 @@ record, so one bad session never stops the others.
 Atomicity: everything is written into ``OUT/.tmp-<session>-<uuid>/`` and the
 finished folder is renamed to ``OUT/sessions/session=<id>/`` with one
 ``os.replace``. The folder's ``_run.json`` (status, parameters hash, input
-checksums, software version) is written inside it before the rename, so a
+checksums, software versions) is written inside it before the rename, so a
 session folder exists only when it is complete, and it carries the proof
 needed to skip it on a later run.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RUN_FILE", "file_checksum", "input_files", "params_hash", "run_session",
-           "session_dir"]
+           "session_dir", "software_versions"]
 
 #: the completion record inside each session folder
 RUN_FILE = "_run.json"
@@ -40,6 +40,34 @@ def params_hash(cfg: dict) -> str:
     """sha256 of the parameters (canonical JSON)."""
     text = json.dumps(cfg, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: hooks through which a plugin can change what a session reads (so its outputs)
+_READER_HOOKS = frozenset({"somacore_register_readers", "somacore_open_reader"})
+
+
+def software_versions() -> dict[str, Any]:
+    """The software that decides a session's outputs: somacore and every reader plugin.
+
+    A finished session is reused only when this is unchanged (with the parameters
+    and input checksums), so upgrading somacore, or installing, removing or
+    upgrading a plugin that reads recordings, analyses every session again.
+    Plugins that only add metrics, drivers or commands are left out: a batch
+    never calls them. somacore's own readers are covered by its version.
+
+    Returns
+    -------
+    dict
+        ``{"name": "somacore", "version": ..., "plugins": {plugin: "distribution version"}}``
+    """
+    import somacore
+    from somacore.plugins import get_manager
+
+    plugins = {p.name: f"{p.distribution} {p.version}"
+               for p in get_manager().list_plugins()
+               if p.source != "builtin" and _READER_HOOKS.intersection(p.hooks)}
+    return {"name": "somacore", "version": somacore.__version__,
+            "plugins": dict(sorted(plugins.items()))}
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -115,12 +143,13 @@ def _install(tmp: Path, target: Path, record: dict) -> None:
         if not target.exists():
             raise
     # the target exists: either a duplicate delivery of this very task (keep the first),
-    # or an outdated result (different inputs or parameters) to replace
+    # or an outdated result (different inputs, parameters or software) to replace
     try:
         old = json.loads((target / RUN_FILE).read_text())
     except (OSError, ValueError):
         old = {}
     if (old.get("params_hash") == record["params_hash"]
+            and old.get("software") == record["software"]
             and old.get("inputs") == record["inputs"]
             and old.get("people") == record["people"]):
         shutil.rmtree(tmp, ignore_errors=True)
@@ -148,8 +177,6 @@ def run_session(task: dict) -> dict:
         ``elapsed_s`` (wall time on the worker), ``cpu_s`` (its CPU time) and, when done, ``tables``
         (rows per table).
     """
-    import somacore
-
     tic = time.perf_counter()
     cpu = time.process_time()
     sid = task["session"]
@@ -157,7 +184,7 @@ def run_session(task: dict) -> dict:
                    for p in task["people"]]
     rec: dict[str, Any] = {
         "session": sid, "status": "failed", "error": None, "people": people_spec,
-        "software": {"name": "somacore", "version": somacore.__version__},
+        "software": software_versions(),
         "params_hash": task["params_hash"], "inputs": [],
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
