@@ -320,6 +320,66 @@ def test_dask_worker_killed_mid_run_loses_nothing(records, reference, dask_clien
     assert set(dask_client.scheduler_info()["workers"]) != before     # one was replaced
 
 
+def _eight_sessions(records: Path, path: Path) -> Path:
+    rows = [(f"s{i}", f"p{rec}", str(records / f"{rec}.hea"), "MLII", "x")
+            for i, rec in enumerate(["100", "101"] * 4)]
+    return _manifest(path, rows)
+
+
+def _assert_eight_done_once(res, reference: Path) -> None:
+    """All eight sessions done, each once, equal to analysing it alone; no leftovers."""
+    assert (res.n_done, res.n_failed, res.n_skipped) == (8, 0, 0)
+    assert sorted(p.name for p in (res.out / "sessions").iterdir()) == sorted(
+        f"session=s{i}" for i in range(8))
+    assert not list(res.out.glob(".tmp-*")) and not list(res.out.glob(".old-*"))
+    for i, rec in enumerate(["100", "101"] * 4):
+        assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
+            _bytes(reference / f"m{rec}")["beats.parquet"]
+    rows = batch.read_summary(res.out).to_pylist()
+    assert [r["session"] for r in rows] == [f"s{i}" for i in range(8)]
+    assert all(r["status"] == "done" for r in rows)
+
+
+def _watch_pools(monkeypatch) -> list:
+    """Record, as each run ends, the pool it owned and whether its processes are gone."""
+    import somacore.batch.executors as ex_mod
+
+    closed = []
+    real_close = ex_mod.PoolAdapter.close
+
+    def close(self):
+        procs = list((self.executor._processes or {}).values()) \
+            if isinstance(self.executor, cf.ProcessPoolExecutor) else []
+        real_close(self)
+        closed.append((self.executor, self.owned, self.replacements,
+                       all(not p.is_alive() for p in procs)))
+
+    monkeypatch.setattr(ex_mod.PoolAdapter, "close", close)
+    return closed
+
+
+def _kill_a_worker_after_the_first_session(pool_of, out: Path, killed: list,
+                                           first_record: dict):
+    """A progress callback: after the first finished session, SIGKILL one worker of the pool.
+
+    The other sessions in flight are then mid-run. Keeps the first finished session's
+    completion record, to check it is never rewritten (nothing written is redone or lost).
+    """
+    lock = threading.Lock()
+
+    def callback(prog):
+        with lock:
+            if killed or prog.done != 1:
+                return
+            sid = prog.last["session"]
+            first_record[sid] = (session_dir(out, sid) / "_run.json").read_bytes()
+            worker = next(p for p in pool_of()._processes.values() if p.is_alive())
+            os.kill(worker.pid, signal.SIGKILL)
+            killed.append(worker.pid)
+
+    return callback
+
+
 def test_own_process_pool_recovers_from_a_killed_worker(records, reference, tmp_path,
                                                         monkeypatch):
     import somacore.batch.executors as ex_mod
@@ -332,23 +392,19 @@ def test_own_process_pool_recovers_from_a_killed_worker(records, reference, tmp_
         return pools[-1]
 
     monkeypatch.setattr(ex_mod, "default_pool", spy)
-    rows = [(f"s{i}", f"p{rec}", f"{rec}.hea", "MLII", "x")
-            for i, rec in enumerate(["100", "101"] * 4)]
-    man = _manifest(tmp_path / "m.csv", [(s, p, str(records / f), c, x) for s, p, f, c, x in rows])
-    lock = threading.Lock()
-
-    def kill_one(prog):
-        with lock:
-            if len(pools) == 1 and prog.done == 1:
-                proc = next(iter(pools[0]._processes.values()))
-                os.kill(proc.pid, signal.SIGKILL)
-
-    res = batch.run(man, out=tmp_path / "out", workers=2, config=CONFIG, progress=kill_one)
-    assert len(pools) == 2                              # the broken pool was replaced
-    assert (res.n_done, res.n_failed) == (8, 0)
-    for i, rec in enumerate(["100", "101"] * 4):
-        assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
-            _bytes(reference / f"m{rec}")["beats.parquet"]
+    closed = _watch_pools(monkeypatch)
+    man = _eight_sessions(records, tmp_path / "m.csv")
+    out = tmp_path / "out"
+    killed: list = []
+    first_record: dict = {}
+    kill = _kill_a_worker_after_the_first_session(lambda: pools[0], out, killed, first_record)
+    res = batch.run(man, out=out, workers=2, config=CONFIG, progress=kill)
+    assert killed and len(pools) == 2                   # the broken pool was replaced
+    _assert_eight_done_once(res, reference)
+    (sid, before), = first_record.items()
+    assert (session_dir(out, sid) / "_run.json").read_bytes() == before
+    (pool, owned, replaced, stopped), = closed
+    assert pool is pools[1] and owned and replaced == 1 and stopped
 
 
 # ------------------------------------------------------------------ bad input
@@ -430,3 +486,61 @@ def test_cli_bad_manifest_is_one_line(tmp_path, capsys):
     assert _cli(["batch", str(m), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing column file" in err[0]
+
+
+def test_users_process_pool_is_replaced_when_a_worker_is_killed(records, reference, tmp_path,
+                                                                monkeypatch):
+    import multiprocessing
+
+    closed = _watch_pools(monkeypatch)
+    man = _eight_sessions(records, tmp_path / "m.csv")
+    out = tmp_path / "out"
+    killed: list = []
+    first_record: dict = {}
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as users:
+        shutdowns = []
+        real_shutdown = users.shutdown
+        users.shutdown = lambda *a, **k: (shutdowns.append(a), real_shutdown(*a, **k))
+        kill = _kill_a_worker_after_the_first_session(lambda: users, out, killed, first_record)
+        res = batch.run(man, out=out, executor=users, config=CONFIG, progress=kill)
+        assert killed and users._broken           # the user's pool broke, and was left as is
+        assert shutdowns == []
+    _assert_eight_done_once(res, reference)
+    (sid, before), = first_record.items()
+    assert (session_dir(out, sid) / "_run.json").read_bytes() == before
+    # the run replaced it with a pool of its own, and shut that down at the end
+    (pool, owned, replaced, stopped), = closed
+    assert pool is not users and owned and replaced == 1 and stopped
+    assert pool._max_workers == 2 and pool._shutdown_thread
+
+
+def test_a_session_that_kills_its_worker_fails_alone(records, reference, tmp_path):
+    """Its worker dies every time: it is failed after 3 runs on its own; the others finish."""
+    import multiprocessing
+
+    import _crash_reader
+
+    (tmp_path / "bad.crash").write_bytes(b"\x00" * 16)
+    man = _manifest(tmp_path / "m.csv", [
+        ("m118", "p118", str(records / "118.hea"), "", "x"),
+        ("bad", "p", str(tmp_path / "bad.crash"), "", "x"),
+        ("marsh5", "s5", str(records / "marsh0005.csv"), "", "x"),
+        ("m100", "p100", str(records / "100.hea"), "MLII", "x"),
+    ])
+    # one process (each replacement starts quickly), two sessions in flight: the one queued
+    # behind `bad` is lost with it each time, without being charged
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=_crash_reader.install) as users:
+        res = batch.run(man, out=tmp_path / "out", executor=users, config=CONFIG)
+    assert (res.n_done, res.n_failed) == (3, 1)
+    assert set(res.failed) == {"bad"}
+    assert "died 3 times" in res.failed["bad"] and "BrokenProcessPool" in res.failed["bad"]
+    # only `bad` was charged with the deaths, though another session was lost with it each time
+    assert {s: r.get("worker_deaths") for s, r in res.sessions.items()} == {
+        "m118": None, "bad": 3, "marsh5": None, "m100": None}
+    _assert_same_as_reference(res.out, reference, ["m118", "marsh5", "m100"])
+    assert sorted(p.name for p in (res.out / "sessions").iterdir()) == [
+        "session=m100", "session=m118", "session=marsh5"]
+    assert not list(res.out.glob(".tmp-*"))
+    s = batch.read_summary(res.out).to_pylist()
+    assert [r["status"] for r in s] == ["done", "failed", "done", "done"]

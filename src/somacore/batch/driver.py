@@ -30,7 +30,7 @@ __all__ = ["RUN_MANIFEST", "SUMMARY", "BatchResult", "Progress", "run"]
 RUN_MANIFEST = "run_manifest.json"
 #: the cross-session summary table (one row per session and person)
 SUMMARY = "summary.parquet"
-#: attempts of one session whose worker died, within one run
+#: worker deaths charged to one session before it is recorded as failed, within one run
 MAX_ATTEMPTS = 3
 
 
@@ -205,7 +205,10 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
     executor : concurrent.futures.Executor or dask.distributed.Client, optional
         Where sessions run. Default: a local process pool of ``workers``
         processes, created and shut down by this call. A user's executor or
-        client is used as given and left running.
+        client is used as given and left running. If a worker process of a
+        ``ProcessPoolExecutor`` dies (the pool is then broken), the run goes on
+        on a fresh pool like it, which it owns and shuts down; the sessions lost
+        with the pool run again one at a time (see ``docs/batch.md``).
     config : dict, optional
         Parameter overrides by section (as in
         :data:`somacore.analysis.DEFAULTS`); checked before any work.
@@ -294,6 +297,7 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
     try:
         if ad is not None:
             _drive(ad, todo, records, prog, progress, write_manifest)
+            _clean_stale(out)           # half-written folders of workers that died
     finally:
         if ad is not None:
             ad.close()
@@ -311,14 +315,28 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
 
 def _drive(ad, todo: list[dict], records: dict, prog: Progress,
            progress: Callable[[Progress], None] | None, write_manifest: Callable) -> None:
+    """Keep the executor busy, and record each session as it finishes.
+
+    A worker death is charged to a session only when the session is known to be
+    the cause: Dask names it (``KilledWorker``); a broken process pool fails every
+    task in flight at once, so those sessions become *suspects* and run again one
+    at a time (nothing else in flight): a session whose worker dies while it runs
+    alone is charged, and recorded as failed after :data:`MAX_ATTEMPTS` charges.
+    A session that finished and was written before the pool broke is found by
+    its re-run (same inputs, parameters and software) and not written twice.
+    """
     queue = list(reversed(todo))        # pop() from the end: manifest order
     inflight: dict[Any, dict] = {}
-    lost: dict[str, int] = {}
+    suspects: list[dict] = []           # lost together with others: re-run alone
+    alone: set[Any] = set()             # futures submitted with nothing else in flight
+    lost: dict[str, int] = {}           # worker deaths charged to each session
     slots = ad.slots()
 
     def settle(sid: str, rec: dict) -> None:
         old = records[sid]
         records[sid] = {**rec, "attempts": old.get("attempts", 0) + 1}
+        if sid in lost:
+            records[sid]["worker_deaths"] = lost[sid]
         if rec["status"] == "done":
             prog.done += 1
         else:
@@ -328,29 +346,46 @@ def _drive(ad, todo: list[dict], records: dict, prog: Progress,
         if progress is not None:
             progress(prog)
 
+    def failed(task: dict, error: str) -> dict:
+        return {"session": task["session"], "status": "failed", "error": error,
+                "params_hash": task["params_hash"], "people": _people_spec(task["people"])}
+
     checked = time.perf_counter()
-    while queue or inflight:
+    while queue or inflight or suspects:
         if time.perf_counter() - checked > 2.0:      # workers may join or leave a cluster
             slots, checked = ad.slots(), time.perf_counter()
-        while queue and len(inflight) < slots:
-            task = queue.pop()
-            inflight[ad.submit(run_session, task)] = task
+        if suspects:
+            if not inflight:
+                task = suspects.pop()
+                fut = ad.submit(run_session, task)
+                inflight[fut] = task
+                alone.add(fut)
+        else:
+            while queue and len(inflight) < slots:
+                task = queue.pop()
+                inflight[ad.submit(run_session, task)] = task
         for fut in ad.wait(inflight, timeout=0.5):
             task = inflight.pop(fut)
+            solo = fut in alone
+            alone.discard(fut)
             sid = task["session"]
             try:
                 rec = ad.result(fut)
             except WorkerLost as exc:
-                lost[sid] = lost.get(sid, 0) + 1
-                if lost.get(sid, 0) < MAX_ATTEMPTS and ad.recover():
-                    queue.append(task)          # retried in this run
+                if not ad.recover():
+                    rec = failed(task, f"not run: {exc}, and the executor cannot be replaced "
+                                       "(only a ProcessPoolExecutor can); run again")
+                elif exc.shared and not solo:
+                    suspects.insert(0, task)            # culprit unknown: re-run it alone
                     continue
-                rec = {"session": sid, "status": "failed", "error": str(exc),
-                       "params_hash": task["params_hash"],
-                       "people": _people_spec(task["people"])}
+                else:
+                    lost[sid] = lost.get(sid, 0) + 1
+                    if lost[sid] < MAX_ATTEMPTS:
+                        (suspects if exc.shared else queue).append(task)
+                        continue
+                    rec = failed(task, f"its worker process died {lost[sid]} times while "
+                                       f"running it ({exc}): killed, out of memory or a crash "
+                                       "in native code; the other sessions were not affected")
             except Exception as exc:            # e.g. the task could not be sent
-                rec = {"session": sid, "status": "failed",
-                       "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
-                       "params_hash": task["params_hash"],
-                       "people": _people_spec(task["people"])}
+                rec = failed(task, f"{type(exc).__name__}: {' '.join(str(exc).split())}")
             settle(sid, rec)

@@ -2,8 +2,13 @@
 
 The user's executor or client is used as given and never shut down here; only
 the default process pool (made when ``executor=None``) is owned, and closed,
-by the batch run. Dask is imported only when a Dask client is passed (it is
-recognised by its type's module, without importing dask).
+by the batch run. When a worker process of a ``ProcessPoolExecutor`` dies the
+pool is broken for good (every task in flight fails, every later submit
+fails): the default pool is then replaced, and so is a user's process pool,
+by a fresh pool of the same size, start method and initializer that this run
+owns and shuts down (the user's broken pool is left as it is). Dask is
+imported only when a Dask client is passed (it is recognised by its type's
+module, without importing dask).
 """
 
 from __future__ import annotations
@@ -19,7 +24,16 @@ __all__ = ["Adapter", "DaskAdapter", "PoolAdapter", "WorkerLost", "adapt", "defa
 
 
 class WorkerLost(RuntimeError):
-    """The process running a session died (killed, out of memory, crashed)."""
+    """The process running a session died (killed, out of memory, crashed).
+
+    ``shared`` is True when the executor lost every task in flight at once (a
+    broken process pool), so the session that killed the worker is not known;
+    False when the loss is the session's own (Dask's ``KilledWorker``).
+    """
+
+    def __init__(self, message: str, *, shared: bool) -> None:
+        super().__init__(message)
+        self.shared = shared
 
 
 def is_dask_client(obj: Any) -> bool:
@@ -50,6 +64,19 @@ def local_cluster(n_workers: int | None = None):
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                             dashboard_address=None)
+
+
+def _pool_like(ex: cf.ProcessPoolExecutor, workers: int | None) -> cf.ProcessPoolExecutor:
+    """A fresh process pool with what shapes the workers of ``ex`` (size, start, initializer)."""
+    kw: dict[str, Any] = {
+        "max_workers": getattr(ex, "_max_workers", None) or workers,
+        "mp_context": getattr(ex, "_mp_context", None) or multiprocessing.get_context("spawn"),
+        "initializer": getattr(ex, "_initializer", None),
+        "initargs": getattr(ex, "_initargs", ()),
+    }
+    if getattr(ex, "_max_tasks_per_child", None):
+        kw["max_tasks_per_child"] = ex._max_tasks_per_child
+    return cf.ProcessPoolExecutor(**kw)
 
 
 class Adapter:
@@ -87,6 +114,10 @@ class PoolAdapter(Adapter):
         self.owned = executor is None
         self.workers = workers
         self.executor = default_pool(workers) if executor is None else executor
+        #: the user's executor (None: the default pool), the model of any replacement
+        self.users = executor
+        #: pools made to replace a broken one (the user's or ours)
+        self.replacements = 0
 
     def slots(self) -> int:
         n = getattr(self.executor, "_max_workers", None) or self.workers or os.cpu_count() or 1
@@ -108,20 +139,27 @@ class PoolAdapter(Adapter):
         try:
             return fut.result()
         except cf.BrokenExecutor as exc:
-            raise WorkerLost(f"worker process died ({type(exc).__name__})") from None
+            msg = " ".join(str(exc).split()) or "a worker process died"
+            raise WorkerLost(f"{type(exc).__name__}: {msg}", shared=True) from None
 
     def recover(self) -> bool:
-        # a broken process pool refuses all further work; only our own can be replaced
-        if not getattr(self.executor, "_broken", False):
+        """Replace a broken process pool (ours or the user's) by a fresh one we own."""
+        ex = self.executor
+        if not getattr(ex, "_broken", False):
             return True                 # already replaced after an earlier lost future
-        if not self.owned:
-            return False
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.executor = default_pool(self.workers)
+        if not isinstance(ex, cf.ProcessPoolExecutor):
+            return False                # e.g. a thread pool whose initializer failed
+        if self.owned:
+            ex.shutdown(wait=False, cancel_futures=True)
+        # the user's pool is left as it is (theirs, and broken for good)
+        self.executor = default_pool(self.workers) if self.users is None else \
+            _pool_like(self.users, self.workers)
+        self.owned = True
+        self.replacements += 1
         return True
 
     def close(self) -> None:
-        if self.owned:
+        if self.owned:                  # our default pool, or our replacement of the user's
             self.executor.shutdown(wait=True, cancel_futures=True)
 
 
@@ -159,7 +197,7 @@ class DaskAdapter(Adapter):
             return fut.result()
         except KilledWorker as exc:
             raise WorkerLost(f"worker died while running it, more than the scheduler "
-                             f"allows ({exc})") from None
+                             f"allows ({exc})", shared=False) from None
         finally:
             fut.release()
 
