@@ -441,6 +441,35 @@ def test_parquet_manifest_and_bad_session_id(records, tmp_path):
         batch.load_manifest([{**rows[0], "session": "../escape"}])
 
 
+def test_blank_cells_case_clashes_and_extra_values_name_the_rows(records, tmp_path):
+    hea = str(records / "100.hea")
+    m = _manifest(tmp_path / "m.csv", [
+        ("a", "p", hea, "", ""),
+        ("", "p", hea, "", ""),              # no session
+        ("b", "", "", "", ""),               # no person, no file
+        ("A", "q", hea, "", ""),             # same folder as `a` on macOS / Windows
+        ("c", "p", hea, "", ""),
+    ])
+    with pytest.raises(batch.BatchError) as err:
+        batch.run(m, out=tmp_path / "out")
+    msg = str(err.value)
+    assert "empty session: row 2" in msg and "empty person/file: row 3" in msg
+    assert "differ only in upper/lower case" in msg and "rows 1 and 4 ('a' and 'A')" in msg
+    assert "row 5" not in msg and not (tmp_path / "out").exists()
+    bad = tmp_path / "extra.csv"
+    bad.write_text(f"session,person,file\ns1,p,{hea}\ns2,p,{hea},surplus\n")
+    with pytest.raises(batch.BatchError, match="row 2: more values than columns"):
+        batch.load_manifest(bad)
+
+
+def test_parquet_manifest_missing_column(records, tmp_path):
+    rows = [{"session": "m118", "file": str(records / "118.hea")}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "m.parquet")
+    with pytest.raises(batch.BatchError, match=r"missing column person \(found: session, file\)"):
+        batch.run(tmp_path / "m.parquet", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------ command line
 def _cli(argv):
     import argparse
