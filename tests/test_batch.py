@@ -110,6 +110,22 @@ def _assert_same_as_reference(out: Path, reference: Path, sessions) -> None:
         assert any(k.startswith("beats") or k.startswith("breaths") for k in want)
 
 
+def _assert_summary_matches_people_files(out: Path) -> None:
+    """Each finished person's row of summary.parquet carries its people.parquet row."""
+    n = 0
+    for row in batch.read_summary(out).to_pylist():
+        if row["status"] != "done":
+            continue
+        people = pq.read_table(session_dir(out, row["session"]) / "people.parquet").to_pylist()
+        want = next(r for r in people if r["person"] == row["person"])
+        got = {k: row[k] for k in want}
+        assert got.keys() == want.keys()
+        for k, v in want.items():
+            assert got[k] == v or (v != v and got[k] != got[k]), (row["session"], k)
+        n += 1
+    assert n > 0
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -150,9 +166,40 @@ def test_pool_and_dask_give_identical_outputs_equal_to_alone(records, reference,
     assert s[0]["site"] == "boston" and s[0]["heart_n_beats"] > 50
     assert s[3]["breathing_n_breaths"] > 10 and s[3]["heart_n_beats"] is None
     assert batch.read_summary(b.out).to_pylist()[0]["heart_n_beats"] == s[0]["heart_n_beats"]
+    _assert_summary_matches_people_files(a.out)
+    _assert_summary_matches_people_files(b.out)
+    assert "people_rows" not in rec              # kept out of the run manifest
     # nothing temporary left behind
     assert sorted(p.name for p in a.out.iterdir()) == ["run_manifest.json", "sessions",
                                                        "summary.parquet"]
+
+
+def test_local_cluster_settings_reach_the_workers(records, tmp_path):
+    """`--scheduler local`: the trimmed Dask settings hold inside the worker processes."""
+    pytest.importorskip("distributed")
+    import dask
+    from distributed import Client
+
+    from somacore.batch.executors import LOCAL_CLUSTER_CONFIG, local_cluster, warm_up
+
+    def settings():
+        import os
+
+        return ({k: dask.config.get(k) for k in LOCAL_CLUSTER_CONFIG
+                 if not k.startswith("distributed.nanny")},
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        assert warm_up(client) > 0
+        (got, trim), = client.run(settings).values()
+        res = batch.run([{"session": "m118", "person": "p118", "file": str(records / "118.hea")}],
+                        out=tmp_path / "out", executor=client, config=CONFIG)
+    assert got == {"distributed.worker.profile.enabled": False,
+                   "distributed.admin.tick.interval": "1s",
+                   "distributed.admin.system-monitor.interval": "2s",
+                   "distributed.worker.memory.monitor-interval": "500ms"}
+    assert trim == os.environ.get("MALLOC_TRIM_THRESHOLD_")     # Dask's 64 KiB not imposed
+    assert res.n_done == 1
 
 
 # ------------------------------------------------------------------ faults
@@ -218,6 +265,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(records, reference, 
     _assert_same_as_reference(out, reference, ["m100", "m101", "m118", "marsh5", "dyad"])
     rows = batch.read_summary(out).to_pylist()
     assert len(rows) == 6 and len({(r["session"], r["person"]) for r in rows}) == 6
+    _assert_summary_matches_people_files(out)        # reused sessions' rows from _run.json
     assert batch.read_table(out, "beats").num_rows == sum(
         pq.read_table(reference / s / "beats.parquet").num_rows
         for s in ("m100", "m101", "m118", "dyad"))

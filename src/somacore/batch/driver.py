@@ -254,11 +254,14 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     records: dict[str, dict] = {}
+    people_rows: dict[str, list[dict]] = {}     # for summary.parquet, kept out of the records
     todo: list[dict] = []
     for sid, rows in man.sessions.items():
         people = _task_people(rows)
         rec = None if force else _finished(out, sid, people, phash, software)
         if rec is not None:
+            if "people_rows" in rec:
+                people_rows[sid] = rec.pop("people_rows")
             records[sid] = {**rec, "reused": True}
             continue
         attempts = int(previous.get(sid, {}).get("attempts", 0))
@@ -296,7 +299,7 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
     ad = adapt(executor, workers) if todo else None
     try:
         if ad is not None:
-            _drive(ad, todo, records, prog, progress, write_manifest)
+            _drive(ad, todo, records, people_rows, prog, progress, write_manifest)
             _clean_stale(out)           # half-written folders of workers that died
     finally:
         if ad is not None:
@@ -308,12 +311,12 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
         write_manifest(final=True)
         from somacore.batch.dataset import write_summary
 
-        write_summary(out, man, records)
+        write_summary(out, man, records, people_rows)
     return BatchResult(out=out, sessions=records, n_done=prog.done, n_failed=prog.failed,
                        n_skipped=prog.skipped, wall_s=time.perf_counter() - tic)
 
 
-def _drive(ad, todo: list[dict], records: dict, prog: Progress,
+def _drive(ad, todo: list[dict], records: dict, people_rows: dict, prog: Progress,
            progress: Callable[[Progress], None] | None, write_manifest: Callable) -> None:
     """Keep the executor busy, and record each session as it finishes.
 
@@ -333,6 +336,8 @@ def _drive(ad, todo: list[dict], records: dict, prog: Progress,
     slots = ad.slots()
 
     def settle(sid: str, rec: dict) -> None:
+        if "people_rows" in rec:
+            people_rows[sid] = rec.pop("people_rows")
         old = records[sid]
         records[sid] = {**rec, "attempts": old.get("attempts", 0) + 1}
         if sid in lost:

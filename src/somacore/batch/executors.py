@@ -19,8 +19,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["Adapter", "DaskAdapter", "PoolAdapter", "WorkerLost", "adapt", "default_pool",
-           "local_cluster"]
+__all__ = ["LOCAL_CLUSTER_CONFIG", "Adapter", "DaskAdapter", "PoolAdapter", "WorkerLost", "adapt",
+           "default_pool", "local_cluster", "warm_up"]
 
 
 class WorkerLost(RuntimeError):
@@ -48,22 +48,77 @@ def default_pool(workers: int | None = None) -> cf.ProcessPoolExecutor:
     return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
 
 
+#: Dask settings of ``local_cluster`` (and recommended for ``dask worker``), measured on a
+#: 2-worker LocalCluster here (benchmarks/results/batch.md). Idle, Dask's defaults burnt
+#: ~75 ms/s of CPU in the driver (scheduler + nannies) and ~55 ms/s in each worker, and with
+#: sessions running each worker used ~30 % more CPU per session than a pool process:
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    # the statistical profiler samples the running task's stack every 10 ms, taking the GIL
+    # from it (~25 ms/s per worker); it feeds only the dashboard's profile page
+    "distributed.worker.profile.enabled": False,
+    # the event-loop health tick, every 20 ms in each of scheduler, nannies, workers, client
+    # (~45 ms/s of the driver's idle cost); at 1 s it still reports a blocked loop
+    "distributed.admin.tick.interval": "1s",
+    # dashboard time series (no dashboard is started)
+    "distributed.admin.system-monitor.interval": "2s",
+    # the nannies (threads of the driver process in a LocalCluster) poll each worker's memory;
+    # 500 ms instead of 100 ms still stops a runaway worker long before the OOM killer
+    "distributed.worker.memory.monitor-interval": "500ms",
+    # keep glibc's own MALLOC_TRIM_THRESHOLD_ instead of Dask's 64 KiB, which returns memory
+    # to the system after every large numpy temporary: ~30 % more CPU per session measured
+    # (0.28 s against 0.21 s on a 15-min ECG session); an explicit one in the environment wins
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
+
+
 def local_cluster(n_workers: int | None = None):
     """A Dask ``LocalCluster`` of single-threaded worker processes, tuned for session analysis.
 
     Used by ``somacore batch --scheduler local`` (never by :func:`somacore.batch.run`,
-    which only uses the client it is given). One difference from Dask's defaults: the
-    workers keep glibc's own ``MALLOC_TRIM_THRESHOLD_`` instead of Dask's 64 KiB, which
-    returns memory to the system after every large numpy temporary; measured here it cost
-    about 30 % more CPU per session (0.28 s against 0.21 s on a 15-min ECG session). An
-    explicit ``MALLOC_TRIM_THRESHOLD_`` in the environment still wins.
+    which only uses the client it is given). One thread per worker process (the pipeline's
+    Python parts hold the GIL), no dashboard, and :data:`LOCAL_CLUSTER_CONFIG`: Dask's
+    background work (profiler, 20 ms ticks, memory polling) trimmed. Measured on an idle
+    2-worker cluster (``benchmarks/dask_overhead.py``): 87 -> 14 ms/s of CPU in the driver
+    and 58 -> 6 ms/s in each worker; with sessions running, a worker's CPU per session
+    dropped to that of a process-pool worker (``benchmarks/results/batch.md``).
     """
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                             dashboard_address=None)
+
+
+def warm_up(executor: Any, workers: int | None = None) -> float:
+    """Start every worker and import the analysis there; return the seconds it took.
+
+    Optional: :func:`somacore.batch.run` works on cold workers too. Used by the benchmark
+    to time start-up apart from steady-state throughput.
+    """
+    import time
+
+    tic = time.perf_counter()
+    if is_dask_client(executor):
+        executor.run(_import_analysis)
+    else:
+        n = getattr(executor, "_max_workers", None) or workers or os.cpu_count() or 1
+        # one task per process: each holds its process long enough for the next to start
+        list(executor.map(_import_analysis, [0.2] * int(n)))
+    return time.perf_counter() - tic
+
+
+def _import_analysis(hold_s: float = 0.0) -> int:
+    import time
+
+    import pyarrow.parquet  # noqa: F401
+
+    import somacore.analysis  # noqa: F401
+    from somacore.batch.worker import software_versions
+
+    software_versions()                 # loads the plugins
+    time.sleep(hold_s)
+    return os.getpid()
 
 
 def _pool_like(ex: cf.ProcessPoolExecutor, workers: int | None) -> cf.ProcessPoolExecutor:

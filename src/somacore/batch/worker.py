@@ -110,8 +110,12 @@ def _flat(prefix: str, d: dict, into: dict) -> None:
             into[key] = v
 
 
-def _summary_tables(summary: dict, folder: Path) -> None:
-    """people.parquet (one row per person) and synchrony.parquet (one row per pair and signal)."""
+def _summary_tables(summary: dict, folder: Path) -> list[dict[str, Any]]:
+    """people.parquet (one row per person) and synchrony.parquet (one row per pair and signal).
+
+    Returns the rows of people.parquet (they also travel in the session's record, so the
+    driver builds the cross-session summary without reading every session's file back).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -131,6 +135,7 @@ def _summary_tables(summary: dict, folder: Path) -> None:
     table = pa.Table.from_pylist(pairs) if pairs else pa.table({c: pa.array([], pa.string())
                                                                   for c in cols})
     pq.write_table(table, folder / "synchrony.parquet")
+    return people
 
 
 def _install(tmp: Path, target: Path, record: dict) -> None:
@@ -175,7 +180,7 @@ def run_session(task: dict) -> dict:
         The session's record: ``status`` (``"done"`` or ``"failed"``), ``error``,
         ``inputs`` (checksums), ``software``, ``params_hash``, ``worker``,
         ``elapsed_s`` (wall time on the worker), ``cpu_s`` (its CPU time) and, when done, ``tables``
-        (rows per table).
+        (rows per table) and ``people_rows`` (the rows of ``people.parquet``).
     """
     tic = time.perf_counter()
     cpu = time.process_time()
@@ -204,7 +209,7 @@ def run_session(task: dict) -> dict:
         tmp.mkdir(parents=True)
         folder = tmp / "s"
         summary = write_outputs(res, folder, report=False)
-        _summary_tables(summary, folder)
+        rec["people_rows"] = _summary_tables(summary, folder)
         rec["status"] = "done"
         rec["tables"] = {k: v["rows"] for k, v in summary["tables"].items()}
         rec["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
