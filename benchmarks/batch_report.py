@@ -224,6 +224,9 @@ def main() -> int:
                 hc = {int(k): v for k, v in saved["one_hour_session"].items()}
         args.sessions = runs[0]["sessions"]
         args.repeats = 1 + max(r["round"] for r in runs)
+        args.command = (f"{len(args.render)} runs of `python benchmarks/batch_report.py "
+                        f"--sessions {args.sessions}`, their {args.repeats} rounds pooled with "
+                        "`--render`")
         return render(args, kinds, runs, caps, hc)
     work = args.work or Path(tempfile.mkdtemp(prefix="somacore-batch-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -256,11 +259,12 @@ def render(args: argparse.Namespace, kinds: list[str], runs: list[dict], caps: l
     """Write the Markdown report."""
     import somacore
 
+    command = getattr(args, "command", None) or (
+        f"`python benchmarks/batch_report.py --sessions {args.sessions} --repeats {args.repeats}`")
     lines = [
         "# Batch analysis: throughput on this machine",
         "",
-        f"`python benchmarks/batch_report.py --sessions {args.sessions} --repeats "
-        f"{args.repeats}`; somacore {somacore.__version__}, Python "
+        f"{command}; somacore {somacore.__version__}, Python "
         f"{platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs. Sessions: "
         "15-min MIT-BIH excerpts (every 5th a dyad of two excerpts), default parameters; "
         "outputs written as Parquet; each run from scratch.",
