@@ -455,6 +455,88 @@ def test_own_process_pool_recovers_from_a_killed_worker(records, reference, tmp_
     assert pool is pools[1] and owned and replaced == 1 and stopped
 
 
+def test_dask_tasks_of_several_sessions_give_the_same_outputs(records, reference, dask_client,
+                                                              tmp_path, monkeypatch):
+    import somacore.batch.executors as ex_mod
+
+    sizes = []
+
+    def chunk(self, queued):
+        sizes.append(min(3, queued))
+        return sizes[-1]
+
+    monkeypatch.setattr(ex_mod.DaskAdapter, "chunk", chunk)
+    man = _eight_sessions(records, tmp_path / "m.csv")
+    seen = []
+    res = batch.run(man, out=tmp_path / "out", executor=dask_client, config=CONFIG,
+                    progress=lambda prog: seen.append(prog.last["session"]))
+    assert sizes[:3] == [3, 3, 2]                      # 8 sessions in tasks of 3, 3, 2
+    _assert_eight_done_once(res, reference)
+    assert sorted(seen) == sorted(f"s{i}" for i in range(8))    # each reported once
+    assert all(r["attempts"] == 1 for r in res.sessions.values())
+
+
+class _FakeDask:
+    """An executor adapter in the driver's terms: runs tasks in-process; Dask-like losses.
+
+    A task holding session ``doomed`` is lost (``WorkerLost``, not shared: as Dask's
+    KilledWorker) every time, alone or with others.
+    """
+
+    def __init__(self, doomed: str) -> None:
+        self.doomed, self.tasks = doomed, []
+
+    def slots(self):
+        return 2
+
+    def chunk(self, queued):
+        return min(3, queued)
+
+    def submit(self, fn, arg):
+        group = arg if isinstance(arg, list) else [arg]
+        self.tasks.append([t["session"] for t in group])
+        fut = cf.Future()
+        if any(t["session"] == self.doomed for t in group):
+            fut.set_exception(batch.WorkerLost("killed", shared=False))
+        else:
+            fut.set_result(fn(arg))
+        return fut
+
+    def wait(self, pending, timeout):
+        return list(pending)
+
+    def result(self, fut):
+        return fut.result()
+
+    def recover(self):
+        return True
+
+    def close(self):
+        pass
+
+
+def test_a_lost_task_of_several_sessions_is_split_and_only_the_culprit_charged(
+        records, reference, tmp_path, monkeypatch):
+    import somacore.batch.driver as drv
+
+    fake = _FakeDask("s4")
+    monkeypatch.setattr(drv, "adapt", lambda executor, workers: fake)
+    res = batch.run(_eight_sessions(records, tmp_path / "m.csv"), out=tmp_path / "out",
+                    executor=object(), config=CONFIG)
+    assert (res.n_done, res.n_failed) == (7, 1) and set(res.failed) == {"s4"}
+    assert "died 3 times" in res.failed["s4"]
+    assert {s: r.get("worker_deaths") for s, r in res.sessions.items()} == {
+        **{f"s{i}": None for i in range(8)}, "s4": 3}
+    # s3..s5 went as one task, were lost, and ran again one per task
+    assert ["s3", "s4", "s5"] in fake.tasks and ["s3"] in fake.tasks and ["s5"] in fake.tasks
+    assert fake.tasks.count(["s4"]) == 3
+    for i, rec in enumerate(["100", "101"] * 4):
+        if i != 4:
+            assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
+                _bytes(reference / f"m{rec}")["beats.parquet"]
+    assert not session_dir(res.out, "s4").exists()
+
+
 # ------------------------------------------------------------------ bad input
 def test_missing_columns(tmp_path):
     m = tmp_path / "m.csv"

@@ -20,6 +20,7 @@ from somacore.batch.worker import (
     input_files,
     params_hash,
     run_session,
+    run_sessions,
     session_dir,
     software_versions,
 )
@@ -320,16 +321,20 @@ def _drive(ad, todo: list[dict], records: dict, people_rows: dict, prog: Progres
            progress: Callable[[Progress], None] | None, write_manifest: Callable) -> None:
     """Keep the executor busy, and record each session as it finishes.
 
-    A worker death is charged to a session only when the session is known to be
-    the cause: Dask names it (``KilledWorker``); a broken process pool fails every
-    task in flight at once, so those sessions become *suspects* and run again one
-    at a time (nothing else in flight): a session whose worker dies while it runs
-    alone is charged, and recorded as failed after :data:`MAX_ATTEMPTS` charges.
-    A session that finished and was written before the pool broke is found by
-    its re-run (same inputs, parameters and software) and not written twice.
+    A task carries one session, or on Dask a few (``Adapter.chunk``: fewer tasks, less
+    dispatch work per session; single sessions again near the end of the queue, so the
+    workers finish together). A worker death is charged to a session only when the
+    session is known to be the cause: Dask names the task (``KilledWorker``), and a task
+    of several sessions is split into single ones; a broken process pool fails every
+    task in flight at once, so those sessions become *suspects* and run again one at a
+    time (nothing else in flight): a session whose worker dies while it runs alone is
+    charged, and recorded as failed after :data:`MAX_ATTEMPTS` charges. A session that
+    finished and was written before its task was lost is found by its re-run (same
+    inputs, parameters and software) and not written twice.
     """
     queue = list(reversed(todo))        # pop() from the end: manifest order
-    inflight: dict[Any, dict] = {}
+    singles: list[dict] = []            # from a lost multi-session task: one per task
+    inflight: dict[Any, list[dict]] = {}
     suspects: list[dict] = []           # lost together with others: re-run alone
     alone: set[Any] = set()             # futures submitted with nothing else in flight
     lost: dict[str, int] = {}           # worker deaths charged to each session
@@ -355,42 +360,62 @@ def _drive(ad, todo: list[dict], records: dict, people_rows: dict, prog: Progres
         return {"session": task["session"], "status": "failed", "error": error,
                 "params_hash": task["params_hash"], "people": _people_spec(task["people"])}
 
+    def submit(group: list[dict]) -> Any:
+        fut = ad.submit(run_session, group[0]) if len(group) == 1 else \
+            ad.submit(run_sessions, group)
+        inflight[fut] = group
+        return fut
+
     checked = time.perf_counter()
-    while queue or inflight or suspects:
+    while queue or singles or inflight or suspects:
         if time.perf_counter() - checked > 2.0:      # workers may join or leave a cluster
             slots, checked = ad.slots(), time.perf_counter()
         if suspects:
             if not inflight:
-                task = suspects.pop()
-                fut = ad.submit(run_session, task)
-                inflight[fut] = task
-                alone.add(fut)
+                alone.add(submit([suspects.pop()]))
         else:
+            while singles and len(inflight) < slots:
+                submit([singles.pop()])
             while queue and len(inflight) < slots:
-                task = queue.pop()
-                inflight[ad.submit(run_session, task)] = task
+                k = min(ad.chunk(len(queue)), len(queue))
+                submit([queue.pop() for _ in range(k)])
         for fut in ad.wait(inflight, timeout=0.5):
-            task = inflight.pop(fut)
+            group = inflight.pop(fut)
             solo = fut in alone
             alone.discard(fut)
-            sid = task["session"]
             try:
-                rec = ad.result(fut)
+                out = ad.result(fut)
+                recs = [out] if len(group) == 1 else out
             except WorkerLost as exc:
-                if not ad.recover():
-                    rec = failed(task, f"not run: {exc}, and the executor cannot be replaced "
-                                       "(only a ProcessPoolExecutor can); run again")
-                elif exc.shared and not solo:
-                    suspects.insert(0, task)            # culprit unknown: re-run it alone
+                if len(group) > 1 and not exc.shared and ad.recover():
+                    singles.extend(reversed(group))     # which one killed it is unknown
                     continue
-                else:
-                    lost[sid] = lost.get(sid, 0) + 1
-                    if lost[sid] < MAX_ATTEMPTS:
-                        (suspects if exc.shared else queue).append(task)
-                        continue
-                    rec = failed(task, f"its worker process died {lost[sid]} times while "
-                                       f"running it ({exc}): killed, out of memory or a crash "
-                                       "in native code; the other sessions were not affected")
+                for task in group:
+                    rec = _lost(ad, task, exc, solo, lost, suspects, singles, failed)
+                    if rec is not None:
+                        settle(task["session"], rec)
+                continue
             except Exception as exc:            # e.g. the task could not be sent
-                rec = failed(task, f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-            settle(sid, rec)
+                err = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                recs = [failed(task, err) for task in group]
+            for task, rec in zip(group, recs, strict=True):
+                settle(task["session"], rec)
+
+
+def _lost(ad, task: dict, exc: WorkerLost, solo: bool, lost: dict, suspects: list,
+          again: list, failed: Callable) -> dict | None:
+    """A session whose worker died: queue it again (None), or its failure record."""
+    sid = task["session"]
+    if not ad.recover():
+        return failed(task, f"not run: {exc}, and the executor cannot be replaced "
+                            "(only a ProcessPoolExecutor can); run again")
+    if exc.shared and not solo:
+        suspects.insert(0, task)                # culprit unknown: re-run it alone
+        return None
+    lost[sid] = lost.get(sid, 0) + 1
+    if lost[sid] < MAX_ATTEMPTS:
+        (suspects if exc.shared else again).append(task)
+        return None
+    return failed(task, f"its worker process died {lost[sid]} times while running it "
+                        f"({exc}): killed, out of memory or a crash in native code; the "
+                        "other sessions were not affected")

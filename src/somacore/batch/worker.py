@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RUN_FILE", "file_checksum", "input_files", "params_hash", "run_session",
-           "session_dir", "software_versions"]
+           "run_sessions", "session_dir", "software_versions"]
 
 #: the completion record inside each session folder
 RUN_FILE = "_run.json"
@@ -232,3 +232,12 @@ def run_session(task: dict) -> dict:
     rec["elapsed_s"] = time.perf_counter() - tic
     rec["cpu_s"] = time.process_time() - cpu
     return rec
+
+
+def run_sessions(tasks: list[dict]) -> list[dict]:
+    """Several sessions in one task, one after another (:func:`run_session` each).
+
+    Sent to Dask when many sessions are queued, so the per-task dispatch work of
+    the scheduler and the driver is shared by several sessions.
+    """
+    return [run_session(t) for t in tasks]
