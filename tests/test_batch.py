@@ -105,6 +105,22 @@ def _assert_same_as_reference(out: Path, reference: Path, sessions) -> None:
         assert any(k.startswith("beats") or k.startswith("breaths") for k in want)
 
 
+def _assert_summary_matches_people_files(out: Path) -> None:
+    """Each finished person's row of summary.parquet carries its people.parquet row."""
+    n = 0
+    for row in batch.read_summary(out).to_pylist():
+        if row["status"] != "done":
+            continue
+        people = pq.read_table(session_dir(out, row["session"]) / "people.parquet").to_pylist()
+        want = next(r for r in people if r["person"] == row["person"])
+        got = {k: row[k] for k in want}
+        assert got.keys() == want.keys()
+        for k, v in want.items():
+            assert got[k] == v or (v != v and got[k] != got[k]), (row["session"], k)
+        n += 1
+    assert n > 0
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -145,9 +161,40 @@ def test_pool_and_dask_give_identical_outputs_equal_to_alone(records, reference,
     assert s[0]["site"] == "boston" and s[0]["heart_n_beats"] > 50
     assert s[3]["breathing_n_breaths"] > 10 and s[3]["heart_n_beats"] is None
     assert batch.read_summary(b.out).to_pylist()[0]["heart_n_beats"] == s[0]["heart_n_beats"]
+    _assert_summary_matches_people_files(a.out)
+    _assert_summary_matches_people_files(b.out)
+    assert "people_rows" not in rec              # kept out of the run manifest
     # nothing temporary left behind
     assert sorted(p.name for p in a.out.iterdir()) == ["run_manifest.json", "sessions",
                                                        "summary.parquet"]
+
+
+def test_local_cluster_settings_reach_the_workers(records, tmp_path):
+    """`--scheduler local`: the trimmed Dask settings hold inside the worker processes."""
+    pytest.importorskip("distributed")
+    import dask
+    from distributed import Client
+
+    from somacore.batch.executors import LOCAL_CLUSTER_CONFIG, local_cluster, warm_up
+
+    def settings():
+        import os
+
+        return ({k: dask.config.get(k) for k in LOCAL_CLUSTER_CONFIG
+                 if not k.startswith("distributed.nanny")},
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        assert warm_up(client) > 0
+        (got, trim), = client.run(settings).values()
+        res = batch.run([{"session": "m118", "person": "p118", "file": str(records / "118.hea")}],
+                        out=tmp_path / "out", executor=client, config=CONFIG)
+    assert got == {"distributed.worker.profile.enabled": False,
+                   "distributed.admin.tick.interval": "1s",
+                   "distributed.admin.system-monitor.interval": "2s",
+                   "distributed.worker.memory.monitor-interval": "500ms"}
+    assert trim == os.environ.get("MALLOC_TRIM_THRESHOLD_")     # Dask's 64 KiB not imposed
+    assert res.n_done == 1
 
 
 # ------------------------------------------------------------------ faults
@@ -213,6 +260,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(records, reference, 
     _assert_same_as_reference(out, reference, ["m100", "m101", "m118", "marsh5", "dyad"])
     rows = batch.read_summary(out).to_pylist()
     assert len(rows) == 6 and len({(r["session"], r["person"]) for r in rows}) == 6
+    _assert_summary_matches_people_files(out)        # reused sessions' rows from _run.json
     assert batch.read_table(out, "beats").num_rows == sum(
         pq.read_table(reference / s / "beats.parquet").num_rows
         for s in ("m100", "m101", "m118", "dyad"))
@@ -238,6 +286,52 @@ def test_skip_by_checksum_and_parameters(records, tmp_path):
         res = batch.run(man, out=out, executor=ex,
                         config={"synchrony": {"n_surrogates": 20}, "arousal": {"k": 2.5}})
         assert res.n_skipped == 0 and res.n_done == 5
+
+
+def test_new_somacore_or_reader_plugin_version_analyses_again(records, tmp_path, monkeypatch):
+    import dataclasses
+
+    import somacore
+    from somacore.plugins.manager import PluginInfo, PluginManager
+
+    man = _manifest(tmp_path / "m.csv", [("m118", "p", str(records / "118.hea"), "", "x"),
+                                         ("marsh5", "s5", str(records / "marsh0005.csv"), "",
+                                          "x")])
+    out = tmp_path / "out"
+    real_plugins = PluginManager.list_plugins
+    extra: list[PluginInfo] = []
+    monkeypatch.setattr(PluginManager, "list_plugins", lambda self: real_plugins(self) + extra)
+
+    def again() -> set[str]:
+        """Run once more; the sessions analysed again (not reused)."""
+        with cf.ThreadPoolExecutor(2) as ex:
+            res = batch.run(man, out=out, executor=ex, config=CONFIG)
+        assert res.n_done == 2 and res.n_failed == 0
+        return {s for s, r in res.sessions.items() if not r.get("reused")}
+
+    assert again() == {"m118", "marsh5"}
+    assert again() == set()                               # nothing changed: both reused
+    monkeypatch.setattr(somacore, "__version__", "99.0.0")  # somacore upgraded
+    assert again() == {"m118", "marsh5"}
+    done = json.loads((session_dir(out, "m118") / "_run.json").read_text())
+    assert done["software"]["version"] == "99.0.0"
+    assert json.loads((out / batch.RUN_MANIFEST).read_text())["software"]["version"] == "99.0.0"
+    assert again() == set()
+    # a reader plugin installed, then upgraded: both change what a session may read
+    reader = PluginInfo("acme", "acme-reader", "1.0", ("somacore_register_readers",),
+                        "entry point")
+    extra.append(reader)
+    assert again() == {"m118", "marsh5"}
+    assert again() == set()
+    extra[0] = dataclasses.replace(reader, version="1.1")
+    assert again() == {"m118", "marsh5"}
+    done = json.loads((session_dir(out, "marsh5") / "_run.json").read_text())
+    assert done["software"]["plugins"]["acme"] == "acme-reader 1.1"
+    # a plugin that only adds metrics is never called by a batch: results stay valid
+    extra.append(PluginInfo("acme-metrics", "acme-metrics", "3.0",
+                            ("somacore_register_metrics",), "entry point"))
+    assert again() == set()
+    # the skip-key also holds the parameters (see test_skip_by_checksum_and_parameters)
 
 
 def test_dask_worker_killed_mid_run_loses_nothing(records, reference, dask_client, tmp_path):
@@ -269,6 +363,66 @@ def test_dask_worker_killed_mid_run_loses_nothing(records, reference, dask_clien
     assert set(dask_client.scheduler_info()["workers"]) != before     # one was replaced
 
 
+def _eight_sessions(records: Path, path: Path) -> Path:
+    rows = [(f"s{i}", f"p{rec}", str(records / f"{rec}.hea"), "MLII", "x")
+            for i, rec in enumerate(["100", "101"] * 4)]
+    return _manifest(path, rows)
+
+
+def _assert_eight_done_once(res, reference: Path) -> None:
+    """All eight sessions done, each once, equal to analysing it alone; no leftovers."""
+    assert (res.n_done, res.n_failed, res.n_skipped) == (8, 0, 0)
+    assert sorted(p.name for p in (res.out / "sessions").iterdir()) == sorted(
+        f"session=s{i}" for i in range(8))
+    assert not list(res.out.glob(".tmp-*")) and not list(res.out.glob(".old-*"))
+    for i, rec in enumerate(["100", "101"] * 4):
+        assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
+            _bytes(reference / f"m{rec}")["beats.parquet"]
+    rows = batch.read_summary(res.out).to_pylist()
+    assert [r["session"] for r in rows] == [f"s{i}" for i in range(8)]
+    assert all(r["status"] == "done" for r in rows)
+
+
+def _watch_pools(monkeypatch) -> list:
+    """Record, as each run ends, the pool it owned and whether its processes are gone."""
+    import somacore.batch.executors as ex_mod
+
+    closed = []
+    real_close = ex_mod.PoolAdapter.close
+
+    def close(self):
+        procs = list((self.executor._processes or {}).values()) \
+            if isinstance(self.executor, cf.ProcessPoolExecutor) else []
+        real_close(self)
+        closed.append((self.executor, self.owned, self.replacements,
+                       all(not p.is_alive() for p in procs)))
+
+    monkeypatch.setattr(ex_mod.PoolAdapter, "close", close)
+    return closed
+
+
+def _kill_a_worker_after_the_first_session(pool_of, out: Path, killed: list,
+                                           first_record: dict):
+    """A progress callback: after the first finished session, SIGKILL one worker of the pool.
+
+    The other sessions in flight are then mid-run. Keeps the first finished session's
+    completion record, to check it is never rewritten (nothing written is redone or lost).
+    """
+    lock = threading.Lock()
+
+    def callback(prog):
+        with lock:
+            if killed or prog.done != 1:
+                return
+            sid = prog.last["session"]
+            first_record[sid] = (session_dir(out, sid) / "_run.json").read_bytes()
+            worker = next(p for p in pool_of()._processes.values() if p.is_alive())
+            os.kill(worker.pid, signal.SIGKILL)
+            killed.append(worker.pid)
+
+    return callback
+
+
 def test_own_process_pool_recovers_from_a_killed_worker(records, reference, tmp_path,
                                                         monkeypatch):
     import somacore.batch.executors as ex_mod
@@ -281,23 +435,101 @@ def test_own_process_pool_recovers_from_a_killed_worker(records, reference, tmp_
         return pools[-1]
 
     monkeypatch.setattr(ex_mod, "default_pool", spy)
-    rows = [(f"s{i}", f"p{rec}", f"{rec}.hea", "MLII", "x")
-            for i, rec in enumerate(["100", "101"] * 4)]
-    man = _manifest(tmp_path / "m.csv", [(s, p, str(records / f), c, x) for s, p, f, c, x in rows])
-    lock = threading.Lock()
+    closed = _watch_pools(monkeypatch)
+    man = _eight_sessions(records, tmp_path / "m.csv")
+    out = tmp_path / "out"
+    killed: list = []
+    first_record: dict = {}
+    kill = _kill_a_worker_after_the_first_session(lambda: pools[0], out, killed, first_record)
+    res = batch.run(man, out=out, workers=2, config=CONFIG, progress=kill)
+    assert killed and len(pools) == 2                   # the broken pool was replaced
+    _assert_eight_done_once(res, reference)
+    (sid, before), = first_record.items()
+    assert (session_dir(out, sid) / "_run.json").read_bytes() == before
+    (pool, owned, replaced, stopped), = closed
+    assert pool is pools[1] and owned and replaced == 1 and stopped
 
-    def kill_one(prog):
-        with lock:
-            if len(pools) == 1 and prog.done == 1:
-                proc = next(iter(pools[0]._processes.values()))
-                os.kill(proc.pid, signal.SIGKILL)
 
-    res = batch.run(man, out=tmp_path / "out", workers=2, config=CONFIG, progress=kill_one)
-    assert len(pools) == 2                              # the broken pool was replaced
-    assert (res.n_done, res.n_failed) == (8, 0)
+def test_dask_tasks_of_several_sessions_give_the_same_outputs(records, reference, dask_client,
+                                                              tmp_path, monkeypatch):
+    import somacore.batch.executors as ex_mod
+
+    sizes = []
+
+    def chunk(self, queued):
+        sizes.append(min(3, queued))
+        return sizes[-1]
+
+    monkeypatch.setattr(ex_mod.DaskAdapter, "chunk", chunk)
+    man = _eight_sessions(records, tmp_path / "m.csv")
+    seen = []
+    res = batch.run(man, out=tmp_path / "out", executor=dask_client, config=CONFIG,
+                    progress=lambda prog: seen.append(prog.last["session"]))
+    assert sizes[:3] == [3, 3, 2]                      # 8 sessions in tasks of 3, 3, 2
+    _assert_eight_done_once(res, reference)
+    assert sorted(seen) == sorted(f"s{i}" for i in range(8))    # each reported once
+    assert all(r["attempts"] == 1 for r in res.sessions.values())
+
+
+class _FakeDask:
+    """An executor adapter in the driver's terms: runs tasks in-process; Dask-like losses.
+
+    A task holding session ``doomed`` is lost (``WorkerLost``, not shared: as Dask's
+    KilledWorker) every time, alone or with others.
+    """
+
+    def __init__(self, doomed: str) -> None:
+        self.doomed, self.tasks = doomed, []
+
+    def slots(self):
+        return 2
+
+    def chunk(self, queued):
+        return min(3, queued)
+
+    def submit(self, fn, arg):
+        group = arg if isinstance(arg, list) else [arg]
+        self.tasks.append([t["session"] for t in group])
+        fut = cf.Future()
+        if any(t["session"] == self.doomed for t in group):
+            fut.set_exception(batch.WorkerLost("killed", shared=False))
+        else:
+            fut.set_result(fn(arg))
+        return fut
+
+    def wait(self, pending, timeout):
+        return list(pending)
+
+    def result(self, fut):
+        return fut.result()
+
+    def recover(self):
+        return True
+
+    def close(self):
+        pass
+
+
+def test_a_lost_task_of_several_sessions_is_split_and_only_the_culprit_charged(
+        records, reference, tmp_path, monkeypatch):
+    import somacore.batch.driver as drv
+
+    fake = _FakeDask("s4")
+    monkeypatch.setattr(drv, "adapt", lambda executor, workers: fake)
+    res = batch.run(_eight_sessions(records, tmp_path / "m.csv"), out=tmp_path / "out",
+                    executor=object(), config=CONFIG)
+    assert (res.n_done, res.n_failed) == (7, 1) and set(res.failed) == {"s4"}
+    assert "died 3 times" in res.failed["s4"]
+    assert {s: r.get("worker_deaths") for s, r in res.sessions.items()} == {
+        **{f"s{i}": None for i in range(8)}, "s4": 3}
+    # s3..s5 went as one task, were lost, and ran again one per task
+    assert ["s3", "s4", "s5"] in fake.tasks and ["s3"] in fake.tasks and ["s5"] in fake.tasks
+    assert fake.tasks.count(["s4"]) == 3
     for i, rec in enumerate(["100", "101"] * 4):
-        assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
-            _bytes(reference / f"m{rec}")["beats.parquet"]
+        if i != 4:
+            assert _bytes(session_dir(res.out, f"s{i}"))["beats.parquet"] == \
+                _bytes(reference / f"m{rec}")["beats.parquet"]
+    assert not session_dir(res.out, "s4").exists()
 
 
 # ------------------------------------------------------------------ bad input
@@ -332,6 +564,35 @@ def test_parquet_manifest_and_bad_session_id(records, tmp_path):
     assert list(man.sessions) == ["m118"] and man.metadata_columns == ["age"]
     with pytest.raises(batch.BatchError, match="row 1"):
         batch.load_manifest([{**rows[0], "session": "../escape"}])
+
+
+def test_blank_cells_case_clashes_and_extra_values_name_the_rows(records, tmp_path):
+    hea = str(records / "100.hea")
+    m = _manifest(tmp_path / "m.csv", [
+        ("a", "p", hea, "", ""),
+        ("", "p", hea, "", ""),              # no session
+        ("b", "", "", "", ""),               # no person, no file
+        ("A", "q", hea, "", ""),             # same folder as `a` on macOS / Windows
+        ("c", "p", hea, "", ""),
+    ])
+    with pytest.raises(batch.BatchError) as err:
+        batch.run(m, out=tmp_path / "out")
+    msg = str(err.value)
+    assert "empty session: row 2" in msg and "empty person/file: row 3" in msg
+    assert "differ only in upper/lower case" in msg and "rows 1 and 4 ('a' and 'A')" in msg
+    assert "row 5" not in msg and not (tmp_path / "out").exists()
+    bad = tmp_path / "extra.csv"
+    bad.write_text(f"session,person,file\ns1,p,{hea}\ns2,p,{hea},surplus\n")
+    with pytest.raises(batch.BatchError, match="row 2: more values than columns"):
+        batch.load_manifest(bad)
+
+
+def test_parquet_manifest_missing_column(records, tmp_path):
+    rows = [{"session": "m118", "file": str(records / "118.hea")}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "m.parquet")
+    with pytest.raises(batch.BatchError, match=r"missing column person \(found: session, file\)"):
+        batch.run(tmp_path / "m.parquet", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------ command line
@@ -379,3 +640,61 @@ def test_cli_bad_manifest_is_one_line(tmp_path, capsys):
     assert _cli(["batch", str(m), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing column file" in err[0]
+
+
+def test_users_process_pool_is_replaced_when_a_worker_is_killed(records, reference, tmp_path,
+                                                                monkeypatch):
+    import multiprocessing
+
+    closed = _watch_pools(monkeypatch)
+    man = _eight_sessions(records, tmp_path / "m.csv")
+    out = tmp_path / "out"
+    killed: list = []
+    first_record: dict = {}
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as users:
+        shutdowns = []
+        real_shutdown = users.shutdown
+        users.shutdown = lambda *a, **k: (shutdowns.append(a), real_shutdown(*a, **k))
+        kill = _kill_a_worker_after_the_first_session(lambda: users, out, killed, first_record)
+        res = batch.run(man, out=out, executor=users, config=CONFIG, progress=kill)
+        assert killed and users._broken           # the user's pool broke, and was left as is
+        assert shutdowns == []
+    _assert_eight_done_once(res, reference)
+    (sid, before), = first_record.items()
+    assert (session_dir(out, sid) / "_run.json").read_bytes() == before
+    # the run replaced it with a pool of its own, and shut that down at the end
+    (pool, owned, replaced, stopped), = closed
+    assert pool is not users and owned and replaced == 1 and stopped
+    assert pool._max_workers == 2 and pool._shutdown_thread
+
+
+def test_a_session_that_kills_its_worker_fails_alone(records, reference, tmp_path):
+    """Its worker dies every time: it is failed after 3 runs on its own; the others finish."""
+    import multiprocessing
+
+    import _crash_reader
+
+    (tmp_path / "bad.crash").write_bytes(b"\x00" * 16)
+    man = _manifest(tmp_path / "m.csv", [
+        ("m118", "p118", str(records / "118.hea"), "", "x"),
+        ("bad", "p", str(tmp_path / "bad.crash"), "", "x"),
+        ("marsh5", "s5", str(records / "marsh0005.csv"), "", "x"),
+        ("m100", "p100", str(records / "100.hea"), "MLII", "x"),
+    ])
+    # one process (each replacement starts quickly), two sessions in flight: the one queued
+    # behind `bad` is lost with it each time, without being charged
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=_crash_reader.install) as users:
+        res = batch.run(man, out=tmp_path / "out", executor=users, config=CONFIG)
+    assert (res.n_done, res.n_failed) == (3, 1)
+    assert set(res.failed) == {"bad"}
+    assert "died 3 times" in res.failed["bad"] and "BrokenProcessPool" in res.failed["bad"]
+    # only `bad` was charged with the deaths, though another session was lost with it each time
+    assert {s: r.get("worker_deaths") for s, r in res.sessions.items()} == {
+        "m118": None, "bad": 3, "marsh5": None, "m100": None}
+    _assert_same_as_reference(res.out, reference, ["m118", "marsh5", "m100"])
+    assert sorted(p.name for p in (res.out / "sessions").iterdir()) == [
+        "session=m100", "session=m118", "session=marsh5"]
+    assert not list(res.out.glob(".tmp-*"))
+    s = batch.read_summary(res.out).to_pylist()
+    assert [r["status"] for r in s] == ["done", "failed", "done", "done"]

@@ -6,8 +6,8 @@ channels, metadata) session by session on a ``concurrent.futures.Executor``
 open the files themselves; each session runs the same
 :func:`somacore.analysis.analyze_session` as ``somacore analyze`` and is
 written atomically into ``OUT/sessions/session=<id>/``. Runs are resumable:
-finished sessions (same input checksums and parameters) are skipped, failed
-ones retried. See ``docs/batch.md``.
+finished sessions (same input checksums, parameters, somacore and reader
+plugin versions) are skipped, failed ones retried. See ``docs/batch.md``.
 
 Nothing here imports dask; it is imported only when a Dask client is used.
 """
@@ -28,7 +28,7 @@ _WHERE = {
     "RUN_MANIFEST": "driver", "SUMMARY": "driver", "BatchResult": "driver", "Progress": "driver",
     "run": "driver",
     "file_checksum": "worker", "params_hash": "worker", "run_session": "worker",
-    "session_dir": "worker",
+    "session_dir": "worker", "software_versions": "worker",
 }
 
 
@@ -63,5 +63,6 @@ __all__ = [
     "run",
     "run_session",
     "session_dir",
+    "software_versions",
     "write_summary",
 ]

@@ -20,7 +20,9 @@ from somacore.batch.worker import (
     input_files,
     params_hash,
     run_session,
+    run_sessions,
     session_dir,
+    software_versions,
 )
 
 __all__ = ["RUN_MANIFEST", "SUMMARY", "BatchResult", "Progress", "run"]
@@ -29,7 +31,7 @@ __all__ = ["RUN_MANIFEST", "SUMMARY", "BatchResult", "Progress", "run"]
 RUN_MANIFEST = "run_manifest.json"
 #: the cross-session summary table (one row per session and person)
 SUMMARY = "summary.parquet"
-#: attempts of one session whose worker died, within one run
+#: worker deaths charged to one session before it is recorded as failed, within one run
 MAX_ATTEMPTS = 3
 
 
@@ -138,13 +140,19 @@ def _same_inputs(recorded: list[dict], people: list[dict]) -> bool:
     return True
 
 
-def _finished(out: Path, sid: str, people: list[dict], phash: str) -> dict | None:
-    """The completion record of an identical earlier result, or None."""
+def _finished(out: Path, sid: str, people: list[dict], phash: str,
+              software: dict) -> dict | None:
+    """The completion record of an identical earlier result, or None.
+
+    Identical: same parameters, same people and files, same input bytes, and the
+    same software (somacore and reader plugin versions, :func:`software_versions`).
+    """
     try:
         rec = json.loads((session_dir(out, sid) / RUN_FILE).read_text())
     except (OSError, ValueError):
         return None
     if (rec.get("status") != "done" or rec.get("params_hash") != phash
+            or rec.get("software") != software
             or rec.get("people") != _people_spec(people)):
         return None
     return rec if _same_inputs(rec.get("inputs", []), people) else None
@@ -198,14 +206,18 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
     executor : concurrent.futures.Executor or dask.distributed.Client, optional
         Where sessions run. Default: a local process pool of ``workers``
         processes, created and shut down by this call. A user's executor or
-        client is used as given and left running.
+        client is used as given and left running. If a worker process of a
+        ``ProcessPoolExecutor`` dies (the pool is then broken), the run goes on
+        on a fresh pool like it, which it owns and shuts down; the sessions lost
+        with the pool run again one at a time (see ``docs/batch.md``).
     config : dict, optional
         Parameter overrides by section (as in
         :data:`somacore.analysis.DEFAULTS`); checked before any work.
     workers : int, optional
         Processes of the default pool (default: the number of CPUs).
     force : bool
-        Analyse every session again, even those with an identical result.
+        Analyse every session again, even those with an identical result (same
+        parameters, input checksums, somacore and reader plugin versions).
     progress : callable, optional
         Called with a :class:`Progress` after each finished session.
     manifest_interval_s : float
@@ -225,12 +237,11 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
         A bad manifest (missing columns, the same (session, person) twice,
         missing files) or parameters, before any work starts.
     """
-    import somacore
-
     tic = time.perf_counter()
     man = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     cfg = _config(config)
     phash = params_hash(cfg)
+    software = software_versions()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise BatchError(f"output {out} exists and is not a folder; choose another --out")
@@ -244,11 +255,14 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     records: dict[str, dict] = {}
+    people_rows: dict[str, list[dict]] = {}     # for summary.parquet, kept out of the records
     todo: list[dict] = []
     for sid, rows in man.sessions.items():
         people = _task_people(rows)
-        rec = None if force else _finished(out, sid, people, phash)
+        rec = None if force else _finished(out, sid, people, phash, software)
         if rec is not None:
+            if "people_rows" in rec:
+                people_rows[sid] = rec.pop("people_rows")
             records[sid] = {**rec, "reused": True}
             continue
         attempts = int(previous.get(sid, {}).get("attempts", 0))
@@ -262,7 +276,7 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
 
     header = {
         "format": "somacore-batch-run/1",
-        "software": {"name": "somacore", "version": somacore.__version__},
+        "software": software,
         "manifest": man.source, "parameters": cfg, "params_hash": phash,
         "started_utc": started,
     }
@@ -286,7 +300,8 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
     ad = adapt(executor, workers) if todo else None
     try:
         if ad is not None:
-            _drive(ad, todo, records, prog, progress, write_manifest)
+            _drive(ad, todo, records, people_rows, prog, progress, write_manifest)
+            _clean_stale(out)           # half-written folders of workers that died
     finally:
         if ad is not None:
             ad.close()
@@ -297,21 +312,41 @@ def run(manifest: str | Path | Manifest | Iterable[Mapping[str, Any]], *, out: s
         write_manifest(final=True)
         from somacore.batch.dataset import write_summary
 
-        write_summary(out, man, records)
+        write_summary(out, man, records, people_rows)
     return BatchResult(out=out, sessions=records, n_done=prog.done, n_failed=prog.failed,
                        n_skipped=prog.skipped, wall_s=time.perf_counter() - tic)
 
 
-def _drive(ad, todo: list[dict], records: dict, prog: Progress,
+def _drive(ad, todo: list[dict], records: dict, people_rows: dict, prog: Progress,
            progress: Callable[[Progress], None] | None, write_manifest: Callable) -> None:
+    """Keep the executor busy, and record each session as it finishes.
+
+    A task carries one session, or on Dask a few (``Adapter.chunk``: fewer tasks, less
+    dispatch work per session; single sessions again near the end of the queue, so the
+    workers finish together). A worker death is charged to a session only when the
+    session is known to be the cause: Dask names the task (``KilledWorker``), and a task
+    of several sessions is split into single ones; a broken process pool fails every
+    task in flight at once, so those sessions become *suspects* and run again one at a
+    time (nothing else in flight): a session whose worker dies while it runs alone is
+    charged, and recorded as failed after :data:`MAX_ATTEMPTS` charges. A session that
+    finished and was written before its task was lost is found by its re-run (same
+    inputs, parameters and software) and not written twice.
+    """
     queue = list(reversed(todo))        # pop() from the end: manifest order
-    inflight: dict[Any, dict] = {}
-    lost: dict[str, int] = {}
+    singles: list[dict] = []            # from a lost multi-session task: one per task
+    inflight: dict[Any, list[dict]] = {}
+    suspects: list[dict] = []           # lost together with others: re-run alone
+    alone: set[Any] = set()             # futures submitted with nothing else in flight
+    lost: dict[str, int] = {}           # worker deaths charged to each session
     slots = ad.slots()
 
     def settle(sid: str, rec: dict) -> None:
+        if "people_rows" in rec:
+            people_rows[sid] = rec.pop("people_rows")
         old = records[sid]
         records[sid] = {**rec, "attempts": old.get("attempts", 0) + 1}
+        if sid in lost:
+            records[sid]["worker_deaths"] = lost[sid]
         if rec["status"] == "done":
             prog.done += 1
         else:
@@ -321,29 +356,66 @@ def _drive(ad, todo: list[dict], records: dict, prog: Progress,
         if progress is not None:
             progress(prog)
 
+    def failed(task: dict, error: str) -> dict:
+        return {"session": task["session"], "status": "failed", "error": error,
+                "params_hash": task["params_hash"], "people": _people_spec(task["people"])}
+
+    def submit(group: list[dict]) -> Any:
+        fut = ad.submit(run_session, group[0]) if len(group) == 1 else \
+            ad.submit(run_sessions, group)
+        inflight[fut] = group
+        return fut
+
     checked = time.perf_counter()
-    while queue or inflight:
+    while queue or singles or inflight or suspects:
         if time.perf_counter() - checked > 2.0:      # workers may join or leave a cluster
             slots, checked = ad.slots(), time.perf_counter()
-        while queue and len(inflight) < slots:
-            task = queue.pop()
-            inflight[ad.submit(run_session, task)] = task
+        if suspects:
+            if not inflight:
+                alone.add(submit([suspects.pop()]))
+        else:
+            while singles and len(inflight) < slots:
+                submit([singles.pop()])
+            while queue and len(inflight) < slots:
+                k = min(ad.chunk(len(queue)), len(queue))
+                submit([queue.pop() for _ in range(k)])
         for fut in ad.wait(inflight, timeout=0.5):
-            task = inflight.pop(fut)
-            sid = task["session"]
+            group = inflight.pop(fut)
+            solo = fut in alone
+            alone.discard(fut)
             try:
-                rec = ad.result(fut)
+                out = ad.result(fut)
+                recs = [out] if len(group) == 1 else out
             except WorkerLost as exc:
-                lost[sid] = lost.get(sid, 0) + 1
-                if lost.get(sid, 0) < MAX_ATTEMPTS and ad.recover():
-                    queue.append(task)          # retried in this run
+                if len(group) > 1 and not exc.shared and ad.recover():
+                    singles.extend(reversed(group))     # which one killed it is unknown
                     continue
-                rec = {"session": sid, "status": "failed", "error": str(exc),
-                       "params_hash": task["params_hash"],
-                       "people": _people_spec(task["people"])}
+                for task in group:
+                    rec = _lost(ad, task, exc, solo, lost, suspects, singles, failed)
+                    if rec is not None:
+                        settle(task["session"], rec)
+                continue
             except Exception as exc:            # e.g. the task could not be sent
-                rec = {"session": sid, "status": "failed",
-                       "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
-                       "params_hash": task["params_hash"],
-                       "people": _people_spec(task["people"])}
-            settle(sid, rec)
+                err = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                recs = [failed(task, err) for task in group]
+            for task, rec in zip(group, recs, strict=True):
+                settle(task["session"], rec)
+
+
+def _lost(ad, task: dict, exc: WorkerLost, solo: bool, lost: dict, suspects: list,
+          again: list, failed: Callable) -> dict | None:
+    """A session whose worker died: queue it again (None), or its failure record."""
+    sid = task["session"]
+    if not ad.recover():
+        return failed(task, f"not run: {exc}, and the executor cannot be replaced "
+                            "(only a ProcessPoolExecutor can); run again")
+    if exc.shared and not solo:
+        suspects.insert(0, task)                # culprit unknown: re-run it alone
+        return None
+    lost[sid] = lost.get(sid, 0) + 1
+    if lost[sid] < MAX_ATTEMPTS:
+        (suspects if exc.shared else again).append(task)
+        return None
+    return failed(task, f"its worker process died {lost[sid]} times while running it "
+                        f"({exc}): killed, out of memory or a crash in native code; the "
+                        "other sessions were not affected")

@@ -15,9 +15,9 @@ label       no        free text shown in reports
 ==========  ========  ==============================================================
 
 Every problem (missing columns, the same (session, person) twice, a missing
-file, an unusable session id) is collected over the whole manifest and raised
-as one :class:`BatchError` naming the rows at fault (row 1 is the first data
-row; in a CSV it is line 2).
+file, an unusable session id, two session ids that differ only in case) is
+collected over the whole manifest and raised as one :class:`BatchError` naming
+the rows at fault (row 1 is the first data row; in a CSV it is line 2).
 """
 
 from __future__ import annotations
@@ -175,6 +175,10 @@ def load_manifest(manifest: str | Path | Iterable[Mapping[str, Any]], *,
     problems: dict[str, list[int]] = {}
     seen: dict[tuple[str, str], int] = {}
     dups: list[str] = []
+    # session ids become folder names: two that differ only in case would share one folder
+    # on a case-insensitive file system (macOS, Windows, many shares)
+    folded: dict[str, tuple[str, int]] = {}
+    clashes: list[str] = []
     out = Manifest(source=source, metadata_columns=meta_cols)
     for i, r in enumerate(rows, start=1):
         blank = [c for c in REQUIRED if _blank(r.get(c))]
@@ -185,6 +189,10 @@ def load_manifest(manifest: str | Path | Iterable[Mapping[str, Any]], *,
         if not _SAFE_ID.match(sid):
             problems.setdefault("session ids must be 1-128 letters, digits, '.', '_' or '-' "
                                 "starting with a letter or digit", []).append(i)
+            continue
+        first = folded.setdefault(sid.casefold(), (sid, i))
+        if first[0] != sid:
+            clashes.append(f"{first[1]} and {i} ({first[0]!r} and {sid!r})")
             continue
         key = (sid, person)
         if key in seen:
@@ -210,6 +218,11 @@ def load_manifest(manifest: str | Path | Iterable[Mapping[str, Any]], *,
         msgs.append("the same (session, person) more than once in rows "
                     + "; ".join(dups[:_MAX_LISTED])
                     + (f" and {len(dups) - _MAX_LISTED} more" if len(dups) > _MAX_LISTED else ""))
+    if clashes:
+        msgs.append("session ids that differ only in upper/lower case (one folder on a "
+                    "case-insensitive file system) in rows " + "; ".join(clashes[:_MAX_LISTED])
+                    + (f" and {len(clashes) - _MAX_LISTED} more"
+                       if len(clashes) > _MAX_LISTED else ""))
     for what, rws in problems.items():
         detail = ""
         if what == "file does not exist":

@@ -11,7 +11,7 @@ record, so one bad session never stops the others.
 Atomicity: everything is written into ``OUT/.tmp-<session>-<uuid>/`` and the
 finished folder is renamed to ``OUT/sessions/session=<id>/`` with one
 ``os.replace``. The folder's ``_run.json`` (status, parameters hash, input
-checksums, software version) is written inside it before the rename, so a
+checksums, software versions) is written inside it before the rename, so a
 session folder exists only when it is complete, and it carries the proof
 needed to skip it on a later run.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RUN_FILE", "file_checksum", "input_files", "params_hash", "run_session",
-           "session_dir"]
+           "run_sessions", "session_dir", "software_versions"]
 
 #: the completion record inside each session folder
 RUN_FILE = "_run.json"
@@ -40,6 +40,34 @@ def params_hash(cfg: dict) -> str:
     """sha256 of the parameters (canonical JSON)."""
     text = json.dumps(cfg, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: hooks through which a plugin can change what a session reads (so its outputs)
+_READER_HOOKS = frozenset({"somacore_register_readers", "somacore_open_reader"})
+
+
+def software_versions() -> dict[str, Any]:
+    """The software that decides a session's outputs: somacore and every reader plugin.
+
+    A finished session is reused only when this is unchanged (with the parameters
+    and input checksums), so upgrading somacore, or installing, removing or
+    upgrading a plugin that reads recordings, analyses every session again.
+    Plugins that only add metrics, drivers or commands are left out: a batch
+    never calls them. somacore's own readers are covered by its version.
+
+    Returns
+    -------
+    dict
+        ``{"name": "somacore", "version": ..., "plugins": {plugin: "distribution version"}}``
+    """
+    import somacore
+    from somacore.plugins import get_manager
+
+    plugins = {p.name: f"{p.distribution} {p.version}"
+               for p in get_manager().list_plugins()
+               if p.source != "builtin" and _READER_HOOKS.intersection(p.hooks)}
+    return {"name": "somacore", "version": somacore.__version__,
+            "plugins": dict(sorted(plugins.items()))}
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -73,8 +101,12 @@ def session_dir(out: str | Path, session: str) -> Path:
     return Path(out) / "sessions" / f"session={session}"
 
 
-def _summary_tables(summary: dict, folder: Path) -> None:
-    """people.parquet (one row per person) and synchrony.parquet (one row per pair and signal)."""
+def _summary_tables(summary: dict, folder: Path) -> list[dict[str, Any]]:
+    """people.parquet (one row per person) and synchrony.parquet (one row per pair and signal).
+
+    Returns the rows of people.parquet (they also travel in the session's record, so the
+    driver builds the cross-session summary without reading every session's file back).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -86,6 +118,7 @@ def _summary_tables(summary: dict, folder: Path) -> None:
     table = pa.Table.from_pylist(pairs) if pairs else pa.table({c: pa.array([], pa.string())
                                                                   for c in cols})
     pq.write_table(table, folder / "synchrony.parquet")
+    return people
 
 
 def _install(tmp: Path, target: Path, record: dict) -> None:
@@ -98,12 +131,13 @@ def _install(tmp: Path, target: Path, record: dict) -> None:
         if not target.exists():
             raise
     # the target exists: either a duplicate delivery of this very task (keep the first),
-    # or an outdated result (different inputs or parameters) to replace
+    # or an outdated result (different inputs, parameters or software) to replace
     try:
         old = json.loads((target / RUN_FILE).read_text())
     except (OSError, ValueError):
         old = {}
     if (old.get("params_hash") == record["params_hash"]
+            and old.get("software") == record["software"]
             and old.get("inputs") == record["inputs"]
             and old.get("people") == record["people"]):
         shutil.rmtree(tmp, ignore_errors=True)
@@ -129,10 +163,8 @@ def run_session(task: dict) -> dict:
         The session's record: ``status`` (``"done"`` or ``"failed"``), ``error``,
         ``inputs`` (checksums), ``software``, ``params_hash``, ``worker``,
         ``elapsed_s`` (wall time on the worker), ``cpu_s`` (its CPU time) and, when done, ``tables``
-        (rows per table).
+        (rows per table) and ``people_rows`` (the rows of ``people.parquet``).
     """
-    import somacore
-
     tic = time.perf_counter()
     cpu = time.process_time()
     sid = task["session"]
@@ -140,7 +172,7 @@ def run_session(task: dict) -> dict:
                    for p in task["people"]]
     rec: dict[str, Any] = {
         "session": sid, "status": "failed", "error": None, "people": people_spec,
-        "software": {"name": "somacore", "version": somacore.__version__},
+        "software": software_versions(),
         "params_hash": task["params_hash"], "inputs": [],
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -160,7 +192,7 @@ def run_session(task: dict) -> dict:
         tmp.mkdir(parents=True)
         folder = tmp / "s"
         summary = write_outputs(res, folder, report=False)
-        _summary_tables(summary, folder)
+        rec["people_rows"] = _summary_tables(summary, folder)
         rec["status"] = "done"
         rec["tables"] = {k: v["rows"] for k, v in summary["tables"].items()}
         rec["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -183,3 +215,12 @@ def run_session(task: dict) -> dict:
     rec["elapsed_s"] = time.perf_counter() - tic
     rec["cpu_s"] = time.process_time() - cpu
     return rec
+
+
+def run_sessions(tasks: list[dict]) -> list[dict]:
+    """Several sessions in one task, one after another (:func:`run_session` each).
+
+    Sent to Dask when many sessions are queued, so the per-task dispatch work of
+    the scheduler and the driver is shared by several sessions.
+    """
+    return [run_session(t) for t in tasks]
