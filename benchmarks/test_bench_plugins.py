@@ -17,9 +17,15 @@
   session with the right number of chunks and samples. With ``somacore-eda`` installed its
   ``eda`` metric (60 s window) runs too; otherwise the EDA streams are carried but unanalysed
   (``extra_info["eda_metric"]`` says which).
+- ``session-4p-1000Hz-resp-eda-recorded``: the same with the raw recorder on
+  (``Session(record_to=folder)``: every chunk written to atomic part files, flushed every
+  second of wall time, fsync included); ``extra_info["recorded_mb"]`` is the folder size.
 """
 
 from __future__ import annotations
+
+import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,7 +124,8 @@ def _eda_plugin():
 
 
 def _run_session(people_ecg: list[np.ndarray], people_resp: list[np.ndarray] | None = None,
-                 people_eda: list[np.ndarray] | None = None) -> Session:
+                 people_eda: list[np.ndarray] | None = None,
+                 record_to: Path | None = None) -> Session:
     m = PluginManager(env={}, entry_points=False).load()
     metrics = ["hr"] if people_resp is None else ["hr", "breath_rate"]
     if people_eda is not None and _eda_plugin() is not None:
@@ -126,7 +133,7 @@ def _run_session(people_ecg: list[np.ndarray], people_resp: list[np.ndarray] | N
         metrics.append("eda")
     # with respiration each metric keeps its own window (hr 10 s, breath_rate 30 s)
     s = Session(manager=m, step_s=1.0, window_s=10.0 if people_resp is None else None,
-                metrics=metrics)
+                metrics=metrics, record_to=record_to)
     for k, x in enumerate(people_ecg):
         chans = [Channel(x, ECG_FS_HI, "ecg", "mV", name="ecg")]
         if people_resp is not None:
@@ -204,3 +211,32 @@ def test_live_session_4_people_ecg_resp_eda(benchmark, people_ecg: list[np.ndarr
         scl = np.array([r.values["eda.scl_uS"] for r in s.results[PEOPLE * 90:]
                         if "eda.scl_uS" in r.values])
         assert scl.size and 1.5 < np.nanmedian(scl) < 3.5
+
+
+@pytest.mark.benchmark(group="session-4p-1000Hz-resp-eda-recorded")
+def test_live_session_4_people_ecg_resp_eda_recorded(benchmark, people_ecg: list[np.ndarray],
+                                                     people_resp: list[np.ndarray],
+                                                     tmp_path: Path) -> None:
+    """The issue's configuration with the raw recorder on: real-time factor."""
+    eda = [simulated_eda(k) for k in range(PEOPLE)]
+    folders = (tmp_path / f"rec{k}" for k in itertools.count())  # a new folder per round
+    last: list[Path] = []
+
+    def run() -> Session:
+        last[:] = [next(folders)]
+        return _run_session(people_ecg, people_resp, eda, record_to=last[0])
+
+    s = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    recorded_s = MINUTES * 60
+    size = sum(f.stat().st_size for f in last[0].rglob("*") if f.is_file())
+    info = benchmark.extra_info
+    info.update(people=PEOPLE, minutes=MINUTES, eda_metric=_eda_plugin() is not None,
+                chunk_s=CHUNK_S, chunks=s.stats["chunks"], recorded_mb=size / 1e6,
+                parts=len(list(last[0].rglob("part-*.npz"))))
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        info["realtime_factor"] = recorded_s / stats.stats.median
+        info["us_per_chunk"] = stats.stats.median / s.stats["chunks"] * 1e6
+    assert s.errors == [] and s.recorder.chunks_recorded == s.stats["chunks"]
+    # every sample is on disk (float64 samples: 8 bytes each, plus small chunk tables)
+    assert size > 8 * s.stats["samples"]

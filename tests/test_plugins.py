@@ -131,7 +131,7 @@ def test_construction_is_lazy():
 
 def test_builtins_registered_through_hooks():
     m = _mgr(entry_points=False)
-    assert set(m.readers) == {"csv", "wfdb", "e4", "opensignals"}
+    assert set(m.readers) == {"csv", "wfdb", "e4", "opensignals", "raw"}
     assert set(m.writers) == {"csv"}
     assert set(m.drivers) == {"replay"}
     assert set(m.metrics) == {"hr", "pulse_rate", "breath_rate"}

@@ -8,6 +8,11 @@ tests it can simulate a lossy transport: dropped packets (the chunk is not
 delivered; its sequence number is skipped), timestamp jitter, a stall (the
 iterator blocks) and a disconnect (the iterator raises ``ConnectionError``).
 All randomness comes from ``seed``, so a replay is reproducible.
+
+A raw session recording (:mod:`somacore.readers.raw`, written by
+``Session(record_to=...)``) is replayed chunk for chunk as it was received:
+same samples, sequence numbers (so recorded packet losses are lost again),
+timestamps and order.
 """
 
 from __future__ import annotations
@@ -28,18 +33,28 @@ from somacore.signals import Channel, Recording
 
 __all__ = ["ReplayDriver", "chunks_from_recording"]
 
+#: Chunk length (s) when a recording holds no recorded chunks: a typical BLE/LSL packet.
+DEFAULT_CHUNK_S = 0.1
+
 
 def _stream_name(c: Channel, j: int) -> str:
     return c.name or f"{c.kind}{j}"
 
 
-def chunks_from_recording(recording: Recording, *, chunk_s: float = 0.1,
+def chunks_from_recording(recording: Recording, *, chunk_s: float | None = 0.1,
                           streams: Sequence[str] | None = None) -> list[Chunk]:
     """Cut a recording into chunks of about ``chunk_s`` seconds, ordered by time.
 
     Regular channels give ``t0``/``fs`` chunks; irregular ones (``fs=None``)
     give chunks with per-value ``timestamps`` covering the same time spans.
+    ``chunk_s=None``: the chunks recorded in a raw session recording
+    (``recording.meta["chunks"]``), in arrival order; 0.1 s for other recordings.
     """
+    if chunk_s is None:
+        recorded = recording.meta.get("chunks")
+        if recorded is not None:
+            return [c for c in recorded if streams is None or c.stream in streams]
+        chunk_s = DEFAULT_CHUNK_S
     if not chunk_s > 0:
         raise ValueError(f"chunk_s={chunk_s!r} must be positive")
     heap: list[tuple[float, int, int, Chunk]] = []
@@ -76,15 +91,17 @@ class ReplayDriver:
     ----------
     source : Recording or path
         What to play; a path is read with the registered reader that opens it.
-    chunk_s : float
-        Chunk length in seconds (default 0.1 s, a typical BLE/LSL packet).
+    chunk_s : float or None
+        Chunk length in seconds. Default: the recorded chunks of a raw session
+        recording (see the module notes), else 0.1 s (a typical BLE/LSL packet).
     speed : float or None
         None: as fast as possible. ``1.0``: real time (a chunk is delivered when
         the wall clock reaches its last sample); ``k``: k times real time.
     streams : sequence of str, optional
         Channel names to play (default all).
-    name : str
-        Driver name for messages.
+    name : str, optional
+        Driver name for messages (default: the recorded driver's name for a raw
+        session recording, else ``"replay"``).
     drop : float or sequence of int
         Probability of dropping each chunk, or the exact chunk indices (in play
         order) to drop. Dropped chunks leave a gap in ``seq`` and in time.
@@ -102,9 +119,10 @@ class ReplayDriver:
         Seed of the drop and jitter randomness.
     """
 
-    def __init__(self, source: Recording | str | os.PathLike[str], *, chunk_s: float = 0.1,
-                 speed: float | None = None, streams: Sequence[str] | None = None,
-                 name: str = "replay", drop: float | Sequence[int] = 0.0,
+    def __init__(self, source: Recording | str | os.PathLike[str], *,
+                 chunk_s: float | None = None, speed: float | None = None,
+                 streams: Sequence[str] | None = None, name: str | None = None,
+                 drop: float | Sequence[int] = 0.0,
                  jitter_s: float = 0.0, stall_after: int | None = None,
                  disconnect_after: int | None = None, time_offset: float = 0.0,
                  seed: int = 0) -> None:
@@ -117,8 +135,12 @@ class ReplayDriver:
         if jitter_s < 0:
             raise ValueError(f"jitter_s={jitter_s!r} must be >= 0")
         self.recording = source
+        if name is None:
+            name = str(source.meta.get("driver") or "replay")
         self.name = name
-        self.chunk_s = float(chunk_s)
+        if chunk_s is None and source.meta.get("chunks") is None:
+            chunk_s = DEFAULT_CHUNK_S
+        self.chunk_s = None if chunk_s is None else float(chunk_s)
         self.speed = speed
         self.time_offset = float(time_offset)
         self.stall_after = stall_after
@@ -174,11 +196,16 @@ class ReplayDriver:
 
     def _plan(self) -> Iterator[tuple[float, Chunk]]:
         """(due time in recording seconds, chunk) for each chunk to deliver."""
+        end = self._start_rec()
         for k, ch in enumerate(self._chunks):
             if k in self._drop:
                 continue
-            end = ch.t0 + (ch.n / ch.fs if ch.fs else 0.0)
+            if ch.t0 is not None:  # (a recorded empty chunk may have no time)
+                end = ch.t0 + (ch.n / ch.fs if ch.fs else 0.0)
             yield end, self._prepared(k, ch)
+
+    def _start_rec(self) -> float:
+        return next((c.t0 for c in self._chunks if c.t0 is not None), 0.0)
 
     def _check(self) -> None:
         if self.disconnect_after is not None and self.delivered >= self.disconnect_after:
@@ -188,7 +215,7 @@ class ReplayDriver:
     def chunks(self) -> Iterator[Chunk]:
         """Yield the chunks in time order (blocking to pace them when ``speed`` is set)."""
         start_wall = time.perf_counter()
-        start_rec = self._chunks[0].t0 if self._chunks else 0.0
+        start_rec = self._start_rec()
         for due, ch in self._plan():
             if self._closed.is_set():
                 return
@@ -207,7 +234,7 @@ class ReplayDriver:
         """Async twin of :meth:`chunks` (pacing with :func:`asyncio.sleep`)."""
         loop = asyncio.get_running_loop()
         start_wall = loop.time()
-        start_rec = self._chunks[0].t0 if self._chunks else 0.0
+        start_rec = self._start_rec()
         for due, ch in self._plan():
             if self._closed.is_set():
                 return

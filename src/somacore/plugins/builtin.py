@@ -1,6 +1,7 @@
 """somacore's built-in plugin: registered through the same hooks as third parties.
 
-Registers the numpy-only readers (csv, wfdb, e4, opensignals), the csv writer,
+Registers the numpy-only readers (csv, wfdb, e4, opensignals, raw session
+recordings), the csv writer,
 the ``replay`` driver and the rate metrics (``hr`` from ECG, ``pulse_rate``
 from PPG, ``breath_rate`` from respiration). Loaded first by
 :class:`~somacore.plugins.PluginManager`, so its names take precedence.
@@ -69,12 +70,13 @@ class RateMetric:
 
 @hookimpl
 def somacore_register_readers(register: Any) -> None:
-    from somacore.readers import CsvReader, E4Reader, OpenSignalsReader, WfdbReader
+    from somacore.readers import CsvReader, E4Reader, OpenSignalsReader, RawReader, WfdbReader
 
     register(CsvReader())
     register(WfdbReader())
     register(E4Reader())
     register(OpenSignalsReader())
+    register(RawReader())
 
 
 @hookimpl

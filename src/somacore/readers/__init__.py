@@ -10,7 +10,8 @@ from somacore.readers._common import FormatError
 from somacore.readers.csv import CsvReader, CsvWriter
 from somacore.readers.e4 import E4Reader
 from somacore.readers.opensignals import OpenSignalsReader
+from somacore.readers.raw import RawReader, read_session
 from somacore.readers.wfdb import WfdbReader
 
 __all__ = ["CsvReader", "CsvWriter", "E4Reader", "FormatError", "OpenSignalsReader",
-           "WfdbReader"]
+           "RawReader", "WfdbReader", "read_session"]

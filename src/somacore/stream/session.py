@@ -43,6 +43,15 @@ hold NaN and ``missing`` says how much). Nothing is stitched silently.
 Timestamps that go backwards (by more than ``gap_tolerance_s`` of jitter)
 raise :class:`TimestampError` naming the person and stream.
 
+Raw recording
+-------------
+``record_to=folder`` writes every accepted chunk, as received, with the gap
+fills, to atomic part files (:mod:`somacore.stream.recorder`), apart from the
+sinks: a failing sink does not stop it, a failing recorder does not stop the
+session (both are reported in ``errors``). Replaying the folder
+(:func:`somacore.readers.raw.read_session` and
+:class:`~somacore.drivers.ReplayDriver`) gives the live results again.
+
 Hooks
 -----
 ``somacore_session_chunk`` fires once per accepted chunk and
@@ -466,7 +475,7 @@ class _Stream:
                 self.lost_samples += fill
                 self.gap_start = self.t_next
                 self.gap_end = t0
-                session._note_gap(self, fill, seq_gap)
+                session._note_gap(self, fill, seq_gap, seq)
             self.anchors.append(self.buf.n, t0)
         self.buf.append(x)
         if self.detector is not None:
@@ -544,7 +553,7 @@ class _Stream:
                                  " s)")
         if seq_gap > 0:
             self.n_gaps += 1
-            session._note_gap(self, 0, seq_gap)
+            session._note_gap(self, 0, seq_gap, seq)
         if not self.started:
             self.started = True
             self.t_first = float(ts[0])
@@ -704,6 +713,15 @@ class Session:
         Fire the session hooks of plugins.
     keep_results : bool
         Keep every result in :attr:`results`.
+    record_to : path-like or RawRecorder, optional
+        Record the raw streams: every accepted chunk of every person and stream,
+        as received, with the gap fills, in atomic part files under this
+        folder (a new folder per session; see
+        :class:`~somacore.stream.recorder.RawRecorder`). Independent of the
+        sinks: a failing sink does not stop it, and a recorder failure is
+        reported in :attr:`errors` without stopping the session. Replay it with
+        :func:`somacore.readers.raw.read_session` and
+        :class:`~somacore.drivers.ReplayDriver`.
 
     Attributes
     ----------
@@ -712,6 +730,8 @@ class Session:
         Everything reported (sinks, metrics, hooks, drivers).
     gaps : list of Gap
         Every dropped-packet gap, as filled with NaN.
+    recorder : RawRecorder or None
+        The raw recorder (``record_to``).
     stats : dict
         Counters: chunks, samples, gaps, lost_samples, late_samples, seq_gaps,
         breaths, late_breaths.
@@ -723,7 +743,7 @@ class Session:
                  stall_timeout_s: float = 5.0, breaths: bool | Mapping[str, Any] = True,
                  breath_wait_s: float = BREATH_WAIT_S, on_driver_error: str = "raise",
                  beat_latency_s: float | None = None, manager: Any = None, hooks: bool = True,
-                 keep_results: bool = True) -> None:
+                 keep_results: bool = True, record_to: Any = None) -> None:
         for label, v in (("step_s", step_s), ("gap_tolerance_s", gap_tolerance_s),
                          ("stall_timeout_s", stall_timeout_s), ("breath_wait_s", breath_wait_s)):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -765,6 +785,10 @@ class Session:
         self._window_hooks: list[tuple[str, Any]] | None = None
         self._closed = False
         self._metric_fail: dict[str, int] = {}
+        from somacore.stream.recorder import make_recorder
+
+        self.recorder = make_recorder(record_to)
+        self._recorder_warned_at = -1  # recorder.flushes_ok at the last warning
 
     # ------------------------------------------------------------------ setup
     def _mgr(self) -> Any:
@@ -819,6 +843,8 @@ class Session:
         if not streams:
             raise SessionError(f"driver {name!r} of {person!r} declares no stream")
         p.drivers[name] = _DriverSlot(person, name, driver, streams)
+        if self.recorder is not None:
+            self._record(self.recorder.add_driver, person, name, infos)
         return name
 
     def _slot(self, person: str, driver: str | None) -> _DriverSlot:
@@ -861,6 +887,11 @@ class Session:
         p = self.people[person]
         before_end = st.end_time() if st.started else chunk.t0 or 0.0
         st.accept(chunk, self)
+        if self.recorder is not None:
+            try:
+                self.recorder.chunk(person, st.key, chunk)
+            except Exception as exc:
+                self._recorder_failed("chunk", exc)
         n = chunk.n
         self.stats["chunks"] += 1
         self.stats["samples"] += n
@@ -983,13 +1014,34 @@ class Session:
         if warn:
             warnings.warn(f"{where}: {message}", SessionWarning, stacklevel=4)
 
-    def _note_gap(self, st: _Stream, fill: int, seq_gap: int) -> None:
+    def _note_gap(self, st: _Stream, fill: int, seq_gap: int, seq: int) -> None:
         start = st.gap_start if st.regular else st.ev_until
         end = st.gap_end if st.regular else start
         self.gaps.append(Gap(st.person, st.key, start, end, fill, max(seq_gap, 0)))
         self.stats["gaps"] += 1
         self.stats["lost_samples"] += fill
         self.stats["seq_gaps"] += max(seq_gap, 0)
+        if self.recorder is not None:
+            self._record(self.recorder.gap, st.person, st.key,
+                         index=st.buf.n - fill if st.regular else -1, samples=fill,
+                         start=start, end=end, lost_packets=max(seq_gap, 0),
+                         seq=seq)
+
+    def _record(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Call the raw recorder; report a failure, never raise."""
+        try:
+            call(*args, **kwargs)
+        except Exception as exc:
+            self._recorder_failed(call.__name__, exc)
+
+    def _recorder_failed(self, what: str, exc: Exception) -> None:
+        # warn at the first failure, and again only after the recorder recovered
+        ok = self.recorder.flushes_ok
+        self._problem(f"recorder {str(self.recorder.folder)!r}",
+                      f"{what}() raised {type(exc).__name__}: {exc}; unwritten chunks are "
+                      "kept and written with the next flush", exc,
+                      warn=self._recorder_warned_at != ok)
+        self._recorder_warned_at = ok
 
     def _hooks(self, name: str) -> list[tuple[str, Any]]:
         if not self._hooks_on:
@@ -1064,6 +1116,8 @@ class Session:
             out.extend(self._close_ready(p, final=True))
         self._closed = True
         self._deliver(None)
+        if self.recorder is not None:
+            self._record(self.recorder.close)
         for sink in self.sinks:
             close = getattr(sink, "close", None)
             if callable(close):
