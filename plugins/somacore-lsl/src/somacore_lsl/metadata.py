@@ -3,19 +3,8 @@
 LSL describes channels in ``<desc><channels><channel>`` with ``label``, ``type`` and
 ``unit`` (the XDF meta-data conventions); the stream itself has a ``type``
 (``"ECG"``, ``"EEG"``...) and a ``nominal_srate`` (0 = irregular). The kind of a
-channel is its own ``type`` when it has one, else the stream's ``type``:
-
-========================================== ======
-LSL type (case-insensitive)                kind
-========================================== ======
-ECG, EKG                                   ecg
-PPG, PLETH, BVP, PULSE                     ppg
-RESP, RESPIRATION, RIP, BREATH, BREATHING  resp
-EDA, GSR, SCL, SKINCONDUCTANCE             eda
-EMG                                        emg
-ACC, ACCEL, ACCELEROMETER                  acc
-RR, IBI                                    rr
-========================================== ======
+channel is its own ``type`` when it has one, else the stream's ``type``, by the
+table shared with the ``xdf`` reader (:mod:`somacore.io.lsl_info`).
 
 Channels of other types (EEG, EOG, Markers, AUX...) are skipped and listed;
 ``kinds={"label": "ecg"}`` maps any channel explicitly (``None`` skips one).
@@ -26,100 +15,28 @@ Channels of one kind and unit form one somacore stream named after the kind
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from somacore.io.lsl_info import TYPE_KINDS, UNITS, ChannelMeta, kind_of
+from somacore.io.lsl_info import parse_info_xml as _parse
+from somacore.io.lsl_info import unit_of as _unit
 from somacore.plugins.types import StreamInfo
 from somacore.signals import KINDS
 
-__all__ = ["TYPE_KINDS", "LslLayout", "kind_of", "layout_from_xml", "parse_info_xml"]
+__all__ = ["TYPE_KINDS", "UNITS", "ChannelMeta", "LslLayout", "kind_of", "layout_from_xml",
+           "parse_info_xml"]
 
-TYPE_KINDS: dict[str, str] = {
-    "ecg": "ecg", "ekg": "ecg",
-    "ppg": "ppg", "pleth": "ppg", "bvp": "ppg", "pulse": "ppg",
-    "resp": "resp", "respiration": "resp", "rip": "resp", "breath": "resp",
-    "breathing": "resp",
-    "eda": "eda", "gsr": "eda", "scl": "eda", "skinconductance": "eda",
-    "emg": "emg",
-    "acc": "acc", "accel": "acc", "accelerometer": "acc",
-    "rr": "rr", "ibi": "rr",
-}
-#: spelled-out units of the XDF/LSL conventions -> somacore's short forms
-UNITS: dict[str, str] = {
-    "microvolts": "uV", "microvolt": "uV", "µv": "uV", "millivolts": "mV", "millivolt": "mV",
-    "volts": "V", "volt": "V", "microsiemens": "uS", "µs": "uS", "seconds": "s",
-    "milliseconds": "ms",
-}
 #: LSL channel formats somacore can read (numbers); "string" streams are markers
 NUMERIC_FORMATS = ("float32", "double64", "int8", "int16", "int32", "int64")
 
 
-def kind_of(lsl_type: str | None) -> str | None:
-    """somacore kind of an LSL channel or stream type, None if it is not one of ours."""
-    if not lsl_type:
-        return None
-    key = "".join(lsl_type.lower().split()).replace("_", "").replace("-", "")
-    return TYPE_KINDS.get(key)
-
-
-def _unit(u: str | None) -> str:
-    if not u or not u.strip():
-        return "au"
-    u = u.strip()
-    return UNITS.get(u.lower(), u)
-
-
-@dataclass(frozen=True)
-class ChannelMeta:
-    """One LSL channel as declared: index, label, type and unit."""
-
-    index: int
-    label: str
-    type: str
-    unit: str
-
-
 def parse_info_xml(xml: str) -> dict:
-    """The fields of an LSL ``<info>`` document somacore uses.
-
-    Returns
-    -------
-    dict
-        ``name``, ``type``, ``channel_count`` (int), ``nominal_srate`` (float),
-        ``channel_format``, ``source_id`` and ``channels`` (list of
-        :class:`ChannelMeta`, one per declared ``<channel>``; may be shorter
-        than ``channel_count`` or empty when the source declares none).
-
-    Raises
-    ------
-    ValueError
-        If the XML is malformed or lacks ``channel_count``/``nominal_srate``.
-    """
+    """:func:`somacore.io.lsl_info.parse_info_xml`, its errors naming LSL."""
     try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise ValueError(f"LSL stream info is not valid XML: {exc}") from None
-
-    def text(node: ET.Element | None, tag: str) -> str:
-        el = None if node is None else node.find(tag)
-        return (el.text or "").strip() if el is not None else ""
-
-    try:
-        count = int(text(root, "channel_count"))
-        srate = float(text(root, "nominal_srate"))
-    except ValueError:
-        raise ValueError("LSL stream info lacks a numeric channel_count or nominal_srate") \
-            from None
-    chans = []
-    node = root.find("desc/channels")
-    if node is not None:
-        for i, ch in enumerate(node.findall("channel")):
-            chans.append(ChannelMeta(i, text(ch, "label") or f"ch{i}", text(ch, "type"),
-                                     text(ch, "unit")))
-    return {"name": text(root, "name"), "type": text(root, "type"), "channel_count": count,
-            "nominal_srate": srate, "channel_format": text(root, "channel_format"),
-            "source_id": text(root, "source_id"), "channels": chans}
+        return _parse(xml)
+    except ValueError as exc:
+        raise ValueError(f"LSL {exc}") from None
 
 
 @dataclass(frozen=True)

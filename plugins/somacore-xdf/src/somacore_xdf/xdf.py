@@ -24,7 +24,8 @@ dejittered (``pyxdf``'s dejittering would hide lost samples).
 Channels and rates
 ------------------
 Channel kinds come from the stream header's ``desc/channels/channel`` types
-(else the stream type); the table is in :data:`TYPE_KINDS` (ECG, PPG, RESP,
+(else the stream type); the table, shared with the ``lsl`` driver, is
+:data:`somacore.io.lsl_info.TYPE_KINDS` (ECG, PPG, RESP,
 EDA, EMG, ACC, RR and synonyms). One Channel per XDF channel, named by its
 label (``"<stream>/<label>"`` when two streams share a label); the channels
 of kind ``acc`` of one stream form one multi-column Channel. Other channels
@@ -54,12 +55,12 @@ import io
 import math
 import struct
 import warnings
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from somacore.io.lsl_info import TYPE_KINDS, kind_of, parse_info_xml, unit_of
 from somacore.signals import Channel, Recording
 
 __all__ = ["TYPE_KINDS", "XdfReader", "kind_of", "scan_chunks"]
@@ -70,34 +71,6 @@ TAGS = {1: "FileHeader", 2: "StreamHeader", 3: "Samples", 4: "ClockOffset", 5: "
 #: a timestamp step beyond this many sample periods has lost samples in it
 GAP_FACTOR = 1.5
 CLOCK_WARN_S = 0.1
-
-TYPE_KINDS: dict[str, str] = {
-    "ecg": "ecg", "ekg": "ecg",
-    "ppg": "ppg", "pleth": "ppg", "bvp": "ppg", "pulse": "ppg",
-    "resp": "resp", "respiration": "resp", "rip": "resp", "breath": "resp",
-    "breathing": "resp",
-    "eda": "eda", "gsr": "eda", "scl": "eda", "skinconductance": "eda",
-    "emg": "emg",
-    "acc": "acc", "accel": "acc", "accelerometer": "acc",
-    "rr": "rr", "ibi": "rr",
-}
-_UNITS = {"microvolts": "uV", "microvolt": "uV", "µv": "uV", "millivolts": "mV",
-          "millivolt": "mV", "volts": "V", "volt": "V", "microsiemens": "uS", "µs": "uS",
-          "seconds": "s", "milliseconds": "ms"}
-
-
-def kind_of(xdf_type: str | None) -> str | None:
-    """somacore kind of an XDF/LSL channel or stream type, None if it is not one of ours."""
-    if not xdf_type:
-        return None
-    key = "".join(xdf_type.lower().split()).replace("_", "").replace("-", "")
-    return TYPE_KINDS.get(key)
-
-
-def _unit(u: str) -> str:
-    u = (u or "").strip()
-    return _UNITS.get(u.lower(), u) if u else "au"
-
 
 def _open(path: Path) -> IO[bytes]:
     if path.suffix.lower() == ".xdfz" or path.suffixes[-2:] == [".xdf", ".gz"]:
@@ -213,30 +186,16 @@ def _cut(path: Path, start: int, n: int, headers: dict[int, str], allow: bool,
 
 def _header_meta(xml: str, path: Path, sid: int) -> dict[str, Any]:
     try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise ValueError(f"{path}: stream {sid}'s header is not valid XML: {exc}") from None
-
-    def text(node: ET.Element | None, tag: str) -> str:
-        el = None if node is None else node.find(tag)
-        return (el.text or "").strip() if el is not None else ""
-
-    try:
-        count = int(text(root, "channel_count"))
-        srate = float(text(root, "nominal_srate") or "nan")
-    except ValueError:
-        raise ValueError(f"{path}: stream {sid}'s header lacks a numeric channel_count") \
-            from None
+        info = parse_info_xml(xml)
+    except ValueError as exc:
+        raise ValueError(f"{path}: stream {sid}'s header: {exc}") from None
+    srate, count = info["nominal_srate"], info["channel_count"]
     if not math.isfinite(srate) or srate < 0:
-        raise ValueError(f"{path}: stream {sid}'s header has no valid nominal_srate "
-                         f"({text(root, 'nominal_srate')!r})")
-    chans = []
-    node = root.find("desc/channels")
-    for i, ch in enumerate([] if node is None else node.findall("channel")):
-        chans.append((text(ch, "label") or f"ch{i}", text(ch, "type"), text(ch, "unit")))
-    chans = chans[:count] + [(f"ch{i}", "", "") for i in range(len(chans), count)]
-    return {"name": text(root, "name") or f"stream{sid}", "type": text(root, "type"),
-            "srate": srate, "format": text(root, "channel_format"), "channels": chans}
+        raise ValueError(f"{path}: stream {sid}'s header has no valid nominal_srate ({srate!r})")
+    chans = [(c.label, c.type, c.unit) for c in info["channels"][:count]]
+    chans += [(f"ch{i}", "", "") for i in range(len(chans), count)]
+    return {"name": info["name"] or f"stream{sid}", "type": info["type"], "srate": srate,
+            "format": info["channel_format"], "channels": chans}
 
 
 class XdfReader:
@@ -315,7 +274,7 @@ class XdfReader:
             kinds = []
             for label, ctype, unit in m["channels"]:
                 kind = kind_of(ctype) or (kind_of(m["type"]) if not ctype else None)
-                kinds.append((label, kind, _unit(unit), ctype or m["type"]))
+                kinds.append((label, kind, unit_of(unit), ctype or m["type"]))
             for label, kind, _, t in kinds:
                 if kind is None:
                     skipped.append((sname, label, f"type {t or 'none'!r} is not analysed"))
