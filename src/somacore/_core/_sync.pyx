@@ -14,8 +14,8 @@ from libc.math cimport NAN, sqrt
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 
-# The two hottest loops (the moduli of the windowed cluster phase, the unit phasors) are
-# plain C below so that GCC on x86-64 Linux can build them twice, for the baseline
+# The hot loops over time (the moduli of the windowed cluster phase, the unit phasors, the
+# Kuramoto mean field, the pair block sums) are plain C below so that GCC on x86-64 Linux can build them twice, for the baseline
 # instruction set and for x86-64-v3 (AVX2 + FMA: twice the lanes, and a vector square
 # root twice as fast), picking one at load time (target_clones: an ifunc, so glibc
 # only); elsewhere they are built once. Same arithmetic either way (FMA changes roundings only, ~1e-16).
@@ -92,19 +92,109 @@ cdef extern from *:
             im[t] = b * inv;
         }
     }
+
+    /* Block sums of u_i * conj(u_j) for every pair: out[(q * nblk + b) * 2 + {0, 1}] is
+       the real / imaginary part of the sum over samples b*g .. b*g + g - 1 of pair
+       pairs[2q], pairs[2q + 1]. Time runs in tiles of at most 256 samples that every
+       pair reads from L1 (one pass over memory for all pairs); products go to a tile
+       first, so the loop vectorises. */
+    SOMA_SIMD_CLONES
+    static void soma_pair_blocks(const double *re, const double *im, Py_ssize_t stride,
+                                 const int64_t *pairs, Py_ssize_t npair, Py_ssize_t g,
+                                 Py_ssize_t nblk, double *out) {
+        double tr[256], ti[256];
+        for (Py_ssize_t i = 0; i < 2 * npair * nblk; i++) out[i] = 0.0;
+        for (Py_ssize_t b = 0; b < nblk; b++) {
+            for (Py_ssize_t t0 = b * g; t0 < (b + 1) * g; t0 += 256) {
+                Py_ssize_t n = (b + 1) * g - t0 < 256 ? (b + 1) * g - t0 : 256;
+                for (Py_ssize_t q = 0; q < npair; q++) {
+                    const double *ar = re + pairs[2 * q] * stride + t0;
+                    const double *ai = im + pairs[2 * q] * stride + t0;
+                    const double *br = re + pairs[2 * q + 1] * stride + t0;
+                    const double *bi = im + pairs[2 * q + 1] * stride + t0;
+                    for (Py_ssize_t t = 0; t < n; t++) {
+                        tr[t] = ar[t] * br[t] + ai[t] * bi[t];
+                        ti[t] = ai[t] * br[t] - ar[t] * bi[t];
+                    }
+                    out[(q * nblk + b) * 2] += soma_sum4(tr, n);
+                    out[(q * nblk + b) * 2 + 1] += soma_sum4(ti, n);
+                }
+            }
+        }
+    }
+
+    /* The mean field of P people over N samples (see KuramotoField). zblk is
+       (P, nall, 2) with nall = ceil(N / g). */
+    SOMA_SIMD_CLONES
+    static void soma_kuramoto(const double *re, const double *im, Py_ssize_t P,
+                              Py_ssize_t N, const unsigned char *anybad, Py_ssize_t g,
+                              Py_ssize_t nall, double *R, double *rblk, double *zblk,
+                              double *badblk) {
+        double sr[256], si[256], qr[256], qi[256];
+        const double invP = 1.0 / (double)P;
+        for (Py_ssize_t b = 0; b < nall; b++) { rblk[b] = 0.0; badblk[b] = 0.0; }
+        for (Py_ssize_t i = 0; i < 2 * P * nall; i++) zblk[i] = 0.0;
+        for (Py_ssize_t a = 0; a < N;) {
+            /* a segment lies in one tile and one block */
+            Py_ssize_t b = a / g, end = (b + 1) * g < N ? (b + 1) * g : N;
+            Py_ssize_t n = end - a < 256 ? end - a : 256, t, p, nbad = 0;
+            for (t = 0; t < n; t++) { sr[t] = 0.0; si[t] = 0.0; }
+            for (p = 0; p < P; p++) {
+                const double *xr = re + p * N + a, *xi = im + p * N + a;
+                for (t = 0; t < n; t++) { sr[t] += xr[t]; si[t] += xi[t]; }
+            }
+            for (t = 0; t < n; t++) nbad += anybad[a + t];
+            for (t = 0; t < n; t++) {  /* no branch: vectorises */
+                double x = sr[t] * invP, y = si[t] * invP;
+                double m = sqrt(x * x + y * y);
+                double ok = 1.0 - (double)anybad[a + t], z = (double)(m == 0.0);
+                double inv = ok / (m + z);
+                qr[t] = x * inv + ok * z;  /* q = 1 where the mean field is 0 */
+                qi[t] = y * inv;
+                R[a + t] = m;
+                sr[t] = m * ok;
+            }
+            /* rare fix-ups: R = NaN over gaps, rounding above 1 */
+            for (t = 0; t < n; t++) {
+                if (R[a + t] > 1.0) {
+                    sr[t] = 1.0 - (double)anybad[a + t];
+                    R[a + t] = 1.0;
+                }
+            }
+            if (nbad > 0)
+                for (t = 0; t < n; t++)
+                    if (anybad[a + t]) R[a + t] = NAN;
+            rblk[b] += soma_sum4(sr, n);
+            badblk[b] += (double)nbad;
+            for (p = 0; p < P; p++) {
+                const double *xr = re + p * N + a, *xi = im + p * N + a;
+                for (t = 0; t < n; t++) {
+                    sr[t] = xr[t] * qr[t] + xi[t] * qi[t];
+                    si[t] = xi[t] * qr[t] - xr[t] * qi[t];
+                }
+                zblk[(p * nall + b) * 2] += soma_sum4(sr, n);
+                zblk[(p * nall + b) * 2 + 1] += soma_sum4(si, n);
+            }
+            a += n;
+        }
+    }
     """
     double soma_mag_sum(const double* re, const double* im, Py_ssize_t stride, Py_ssize_t P,
                         const double* cr, const double* ci, Py_ssize_t n, double* tmp,
                         double* tmp2, double* out) noexcept nogil
     void soma_unit(const double* y, const uint8_t* bad, double* re, double* im,
                    Py_ssize_t n) noexcept nogil
+    void soma_pair_blocks(const double* re, const double* im, Py_ssize_t stride,
+                          const int64_t* pairs, Py_ssize_t npair, Py_ssize_t g,
+                          Py_ssize_t nblk, double* out) noexcept nogil
+    void soma_kuramoto(const double* re, const double* im, Py_ssize_t P, Py_ssize_t N,
+                       const uint8_t* anybad, Py_ssize_t g, Py_ssize_t nall, double* R,
+                       double* rblk, double* zblk, double* badblk) noexcept nogil
     double soma_sum4(const double* v, Py_ssize_t n) noexcept nogil
 
 
-# time is processed in tiles of this many samples so that the per-tile sums stay in L1
+# samples per tile of the windowed cluster-phase pass (8 rows of it fit in L1)
 cdef enum:
-    TILE = 512
-    # samples per tile of the windowed cluster-phase pass (8 rows of it fit in L1)
     RTILE = 256
 
 
@@ -217,30 +307,11 @@ cdef class PairBlockSums:
 
     def run(self, const double[:, ::1] re, const double[:, ::1] im,
             const int64_t[:, ::1] pairs, Py_ssize_t g, double[:, :, ::1] out):
-        cdef Py_ssize_t npair = pairs.shape[0]
-        cdef Py_ssize_t nblk = out.shape[1]
-        cdef Py_ssize_t p, b, t, i, j
-        cdef double sr, si
-        cdef const double* ar
-        cdef const double* ai
-        cdef const double* br
-        cdef const double* bi
+        if pairs.shape[0] == 0 or out.shape[1] == 0:
+            return
         with nogil:
-            for p in range(npair):
-                i = pairs[p, 0]
-                j = pairs[p, 1]
-                for b in range(nblk):
-                    ar = &re[i, b * g]
-                    ai = &im[i, b * g]
-                    br = &re[j, b * g]
-                    bi = &im[j, b * g]
-                    sr = 0.0
-                    si = 0.0
-                    for t in range(g):
-                        sr += ar[t] * br[t] + ai[t] * bi[t]
-                        si += ai[t] * br[t] - ar[t] * bi[t]
-                    out[p, b, 0] = sr
-                    out[p, b, 1] = si
+            soma_pair_blocks(&re[0, 0], &im[0, 0], re.shape[1], &pairs[0, 0], pairs.shape[0],
+                             g, out.shape[1], &out[0, 0, 0])
 
 
 @cython.final
@@ -260,62 +331,9 @@ cdef class KuramotoField:
     def run(self, const double[:, ::1] re, const double[:, ::1] im,
             const uint8_t[::1] anybad, Py_ssize_t g, double[::1] R, double[::1] rblk,
             double[:, :, ::1] zblk, double[::1] badblk):
-        cdef Py_ssize_t P = re.shape[0]
-        cdef Py_ssize_t N = re.shape[1]
-        cdef Py_ssize_t p, t, a, n, b
-        cdef double invP = 1.0 / <double>P
-        cdef double sr[TILE]
-        cdef double si[TILE]
-        cdef double qr[TILE]
-        cdef double qi[TILE]
-        cdef double m, ok, inv, nbad
-        cdef const double* xr
-        cdef const double* xi
         with nogil:
-            for b in range(rblk.shape[0]):
-                rblk[b] = 0.0
-                badblk[b] = 0.0
-                for p in range(P):
-                    zblk[p, b, 0] = 0.0
-                    zblk[p, b, 1] = 0.0
-            a = 0
-            while a < N:
-                # a segment lies in one tile and one block
-                b = a // g
-                n = min(<Py_ssize_t>TILE, min((b + 1) * g, N) - a)
-                for t in range(n):
-                    sr[t] = 0.0
-                    si[t] = 0.0
-                for p in range(P):
-                    xr = &re[p, a]
-                    xi = &im[p, a]
-                    for t in range(n):
-                        sr[t] += xr[t]
-                        si[t] += xi[t]
-                nbad = 0.0
-                for t in range(n):
-                    sr[t] *= invP
-                    si[t] *= invP
-                    m = sqrt(sr[t] * sr[t] + si[t] * si[t])
-                    ok = 1.0 - anybad[a + t]
-                    nbad += anybad[a + t]
-                    inv = ok / (m + (m == 0.0))
-                    qr[t] = sr[t] * inv + ok * (m == 0.0)
-                    qi[t] = si[t] * inv
-                    m = m if m < 1.0 else 1.0
-                    R[a + t] = m if ok > 0.0 else NAN
-                    sr[t] = m * ok
-                rblk[b] += soma_sum4(sr, n)
-                badblk[b] += nbad
-                for p in range(P):
-                    xr = &re[p, a]
-                    xi = &im[p, a]
-                    for t in range(n):
-                        sr[t] = xr[t] * qr[t] + xi[t] * qi[t]
-                        si[t] = xi[t] * qr[t] - xr[t] * qi[t]
-                    zblk[p, b, 0] += soma_sum4(sr, n)
-                    zblk[p, b, 1] += soma_sum4(si, n)
-                a += n
+            soma_kuramoto(&re[0, 0], &im[0, 0], re.shape[0], re.shape[1], &anybad[0], g,
+                          rblk.shape[0], &R[0], &rblk[0], &zblk[0, 0, 0], &badblk[0])
 
 
 cdef inline void _relative(const double* zr, const double* zi, Py_ssize_t P,
@@ -349,33 +367,38 @@ cdef inline void _relative(const double* zr, const double* zi, Py_ssize_t P,
 cdef class ClusterPhaseWindows:
     """Cluster-phase rho (Richardson et al. 2012) in every window, and over the record.
 
-    ``run(re, im, zr, zi, starts, W, out)``: ``re``/``im`` (n_people,
-    n_samples) are the unit phasors ``u_i`` and ``zr``/``zi`` (n_windows,
-    n_people) the mean over window ``[a, a + W)`` (``a = starts[k]``,
-    increasing) of the phasors relative to the cluster phase,
+    ``run(re, im, zr, zi, starts, W, out, z, series)``: ``re``/``im``
+    (n_people, n_samples) are the unit phasors ``u_i`` and ``zr``/``zi``
+    (n_windows, n_people) the mean over window ``[a, a + W)`` (``a =
+    starts[k]``, increasing) of the phasors relative to the cluster phase,
     ``rel_i = u_i * conj(q)``. With ``c_i = conj(z_i) / |z_i|`` (the rotation
     by -phibar_i; 1 if ``z_i = 0``) it writes the windowed rho_group
     ``out[k] = mean_t |mean_i rel_i(t) * c_i| = mean_t |mean_i u_i(t) * c_i|``
-    (``|q| = 1``). Time runs in tiles of RTILE samples held in L1 while every
-    window that covers the tile adds its part, so each sample is read from
-    memory once rather than once per window.
+    (``|q| = 1``). If ``z`` (2, n_people: the record's mean ``rel_i``, real
+    and imaginary) is given, it also writes the record's ``rho_group(t)`` (one
+    rotation per person) to ``series`` and returns its mean (else NaN).
 
-    ``series(re, im, zr, zi, out)``: the same over the whole record with one
-    rotation per person (``zr``/``zi`` of shape (n_people,)), writing
-    ``rho_group(t)`` to ``out``; returns its mean.
+    Time runs in tiles of RTILE samples held in L1 while every window that
+    covers the tile (and the record's series) adds its part, so each sample is
+    read from memory once rather than once per window.
     """
 
     def run(self, const double[:, ::1] re, const double[:, ::1] im,
             const double[:, ::1] zr, const double[:, ::1] zi,
-            const int64_t[::1] starts, Py_ssize_t W, double[::1] out):
+            const int64_t[::1] starts, Py_ssize_t W, double[::1] out,
+            const double[:, ::1] z=None, double[::1] series=None):
         cdef Py_ssize_t P = re.shape[0]
         cdef Py_ssize_t N = re.shape[1]
         cdef Py_ssize_t nw = starts.shape[0]
-        cdef double invPW = 1.0 / (<double>P * <double>W)
-        cdef Py_ssize_t k, klo, t0, t1, a, b, end
+        cdef double invP = 1.0 / <double>P
+        cdef double invPW = invP / <double>W
+        cdef bint whole = z is not None and series is not None
+        cdef Py_ssize_t k, klo, t0, t1, a, b, lo, hi, t
+        cdef double acc = 0.0
+        cdef double* ser = NULL
         cdef double tmp[RTILE]
         cdef double tmp2[RTILE]
-        cdef double* c = <double*>malloc(2 * P * nw * sizeof(double))
+        cdef double* c = <double*>malloc(2 * P * (nw + 1) * sizeof(double))
         if c == NULL:
             raise MemoryError()
         try:
@@ -383,52 +406,38 @@ cdef class ClusterPhaseWindows:
                 for k in range(nw):
                     _relative(&zr[k, 0], &zi[k, 0], P, c + 2 * P * k, c + 2 * P * k + P)
                     out[k] = 0.0
-                if nw > 0:
-                    klo = 0
-                    t0 = starts[0]
-                    end = starts[nw - 1] + W
-                    while t0 < end:
-                        t1 = min(t0 + <Py_ssize_t>RTILE, end)
-                        while klo < nw and starts[klo] + W <= t0:
-                            klo += 1
-                        k = klo
-                        while k < nw and starts[k] < t1:
-                            a = max(starts[k], t0)
-                            b = min(starts[k] + W, t1)
-                            if a < b:
-                                out[k] += soma_mag_sum(&re[0, a], &im[0, a], N, P,
-                                                       c + 2 * P * k, c + 2 * P * k + P,
-                                                       b - a, tmp, tmp2, NULL)
-                            k += 1
-                        t0 = t1
-                    for k in range(nw):
-                        out[k] *= invPW
+                if whole:
+                    _relative(&z[0, 0], &z[1, 0], P, c + 2 * P * nw, c + 2 * P * nw + P)
+                    ser = &series[0]
+                lo = starts[0] if nw > 0 else 0
+                hi = starts[nw - 1] + W if nw > 0 else 0
+                if whole:
+                    lo = 0
+                    hi = N
+                klo = 0
+                t0 = lo
+                while t0 < hi:
+                    t1 = min(t0 + <Py_ssize_t>RTILE, hi)
+                    while klo < nw and starts[klo] + W <= t0:
+                        klo += 1
+                    k = klo
+                    while k < nw and starts[k] < t1:
+                        a = max(starts[k], t0)
+                        b = min(starts[k] + W, t1)
+                        if a < b:
+                            out[k] += soma_mag_sum(&re[0, a], &im[0, a], N, P,
+                                                   c + 2 * P * k, c + 2 * P * k + P,
+                                                   b - a, tmp, tmp2, NULL)
+                        k += 1
+                    if whole:
+                        acc += soma_mag_sum(&re[0, t0], &im[0, t0], N, P, c + 2 * P * nw,
+                                            c + 2 * P * nw + P, t1 - t0, tmp, tmp2,
+                                            ser + t0)
+                        for t in range(t0, t1):
+                            ser[t] *= invP
+                    t0 = t1
+                for k in range(nw):
+                    out[k] *= invPW
         finally:
             free(c)
-
-    def series(self, const double[:, ::1] re, const double[:, ::1] im,
-               const double[::1] zr, const double[::1] zi, double[::1] out):
-        cdef Py_ssize_t P = re.shape[0]
-        cdef Py_ssize_t N = re.shape[1]
-        cdef double invP = 1.0 / <double>P
-        cdef Py_ssize_t t0, n, t
-        cdef double acc = 0.0
-        cdef double tmp[RTILE]
-        cdef double tmp2[RTILE]
-        cdef double* c = <double*>malloc(2 * P * sizeof(double))
-        if c == NULL:
-            raise MemoryError()
-        try:
-            with nogil:
-                _relative(&zr[0], &zi[0], P, c, c + P)
-                t0 = 0
-                while t0 < N:
-                    n = min(<Py_ssize_t>RTILE, N - t0)
-                    acc += soma_mag_sum(&re[0, t0], &im[0, t0], N, P, c, c + P, n, tmp,
-                                        tmp2, &out[t0])
-                    for t in range(n):
-                        out[t0 + t] *= invP
-                    t0 += n
-        finally:
-            free(c)
-        return acc * invP / N
+        return acc * invP / N if whole else NAN

@@ -173,18 +173,18 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
     rho_t = rho_i = phibar = rho_w = None
     rho_group = float("nan")
     if P >= 3:
-        cp = ClusterPhaseWindows()
+        zw = _windows_from_blocks(zc[:, :nblk], B, adv, nw).T / W  # (windows, people)
+        rho_w = np.empty(nw)
+        z = None
         if not anybad.any():
+            # the record's cluster phase rho too, in the same pass over the phasors
             z = zc.sum(axis=1) / N
             rho_i = np.abs(z)
             phibar = np.angle(z)
             rho_t = np.empty(N)
-            rho_group = float(cp.series(re, im, np.ascontiguousarray(z.real),
-                                        np.ascontiguousarray(z.imag), rho_t))
-        zw = _windows_from_blocks(zc[:, :nblk], B, adv, nw).T / W  # (windows, people)
-        rho_w = np.empty(nw)
-        cp.run(re, im, np.ascontiguousarray(zw.real), np.ascontiguousarray(zw.imag), starts,
-               W, rho_w)
+        rho_group = float(ClusterPhaseWindows().run(
+            re, im, np.ascontiguousarray(zw.real), np.ascontiguousarray(zw.imag), starts, W,
+            rho_w, None if z is None else np.array([z.real, z.imag]), rho_t))
         rho_w[gapw] = np.nan
     return GroupSynchrony(
         R=R, R_window=R_window, rho_group_t=rho_t, rho_group=rho_group, rho_i=rho_i,
