@@ -79,7 +79,12 @@ def _band_weights(n: int, fs: float, lo: float, hi: float, taper_hz: float | Non
     The weights include the factor 2 of the one-sided spectrum and the
     raised-cosine edges; every bin outside is weighted 0.
     """
-    f = np.fft.rfftfreq(n, 1.0 / fs)
+    # bin frequencies as numpy.fft.rfftfreq gives them (k * val), formed only around the
+    # band (a few bins of margin for the roundings)
+    val = 1.0 / (n * (1.0 / fs))
+    ka = max(0, int(lo / val) - 2)
+    kb = min(n // 2, int(hi / val) + 2)
+    f = np.arange(ka, kb + 1) * val
     tw = 0.1 * (hi - lo) if taper_hz is None else seconds(taper_hz, "taper_hz", allow_zero=True)
     tw = min(tw, 0.5 * (hi - lo))
     w = ((f >= lo) & (f <= hi)).astype(float)
@@ -94,7 +99,7 @@ def _band_weights(n: int, fs: float, lo: float, hi: float, taper_hz: float | Non
             f"the band ({lo:g}, {hi:g}) Hz holds no frequency of a {n}-sample record at "
             f"fs={fs:g} Hz (bin spacing {fs / n:.3g} Hz): use a longer record or a wider band."
         )
-    return int(nz[0]), 2.0 * w[nz[0]:nz[-1] + 1]
+    return ka + int(nz[0]), 2.0 * w[nz[0]:nz[-1] + 1]
 
 
 def _largest_prime_factor(m: int) -> int:
@@ -152,30 +157,42 @@ def _roots(k0: int, nk: int, D: int, n: int, sign: int) -> np.ndarray:
     return (hi[:, None, :] * lo[None, :, :]).reshape(nh * L, D)[:nk]
 
 
-def _band_bins(xc: np.ndarray, k0: int, w: np.ndarray) -> tuple[np.ndarray, int]:
+def _band_bins(X: np.ndarray, finite: np.ndarray, k0: int, w: np.ndarray
+               ) -> tuple[np.ndarray, int]:
     """The band's weighted DFT bins ``w[j] * F[k0 + j]`` of each row, and the split ``m``.
 
-    ``F`` is the DFT of ``xc``. With ``n = m * D`` and ``t = D * tau + r``:
+    ``F`` is the DFT of the row minus its mean over finite samples, gaps set
+    to 0. With ``n = m * D`` and ``t = D * tau + r``:
     ``F[k] = sum_r exp(-2j pi k r / n) G_r[k mod m]``, ``G_r = DFT_m(x[r::D])``
     (``D`` real FFTs of length ``m``, a decimation-in-time step of the full
-    transform with only the band's bins ever formed).
+    transform with only the band's bins ever formed). One person at a time,
+    in one reused buffer (it stays in the last-level cache).
     """
     from somacore._core._sync import BandBins
 
-    P, n = xc.shape
+    P, n = X.shape
     nb = w.size
     m = _split(n, nb)
     D = n // m
-    G = np.ascontiguousarray(np.fft.rfft(xc.reshape(P, m, D), axis=1))  # (P, m//2 + 1, D)
     km = np.arange(k0, k0 + nb, dtype=np.int64) % m
-    flip = km > m // 2  # bins above m/2 are the conjugates of mirrored ones (real rows)
+    flip = (km > m // 2).view(np.uint8)  # above m/2: conjugates of mirrored bins (real rows)
     rows = np.where(flip, m - km, km)
-    T = _roots(k0, nb, D, n, -1)
+    T = _roots(k0, nb, D, n, -1).view(np.float64).reshape(nb, D, 2)
+    w = np.ascontiguousarray(w, dtype=np.float64)
     Zb = np.empty((P, nb), np.complex128)
-    BandBins().run(G.view(np.float64).reshape(P, G.shape[1], D, 2), rows,
-                   flip.view(np.uint8), T.view(np.float64).reshape(nb, D, 2),
-                   np.ascontiguousarray(w, dtype=np.float64),
-                   Zb.view(np.float64).reshape(P, nb, 2))
+    Zv = Zb.view(np.float64).reshape(P, 1, nb, 2)
+    xc = np.empty(n)
+    bins = BandBins()
+    for p in range(P):
+        ok = finite[p]
+        if ok.all():
+            np.subtract(X[p], X[p].mean(), out=xc)
+        else:
+            mean = X[p][ok].mean() if ok.any() else 0.0
+            np.subtract(X[p], mean, out=xc)
+            xc[~ok] = 0.0
+        G = np.fft.rfft(xc.reshape(m, D), axis=0)  # (m//2 + 1, D), C-contiguous
+        bins.run(G.view(np.float64).reshape(1, G.shape[0], D, 2), rows, flip, T, w, Zv[p])
     return Zb, m
 
 
@@ -247,17 +264,18 @@ def analytic_signal(x: Any, *, fs: float, band: Any = None, taper_hz: float | No
     one = arr.ndim == 1
     X = np.atleast_2d(arr)
     n = X.shape[1]
-    xc, finite, mean = _centred(X)
     if band is not None:
         lo, hi = check_band(band, fs, allow_broadband=allow_broadband)
+        finite = np.isfinite(X)
         k0, w = _band_weights(n, fs, lo, hi, taper_hz)
-        Zb, m = _band_bins(xc, k0, w)
+        Zb, m = _band_bins(X, finite, k0, w)
         D = n // m
         z = np.empty(X.shape, np.complex128)
         for p, y in _baseband_people(Zb, m, n):
             np.divide(y, D, out=z[p])
         z *= np.exp((2j * np.pi / n) * ((k0 * np.arange(n, dtype=np.int64)) % n))
     else:
+        xc, finite, mean = _centred(X)
         # one-sided spectrum from a real FFT: Z[k] = h[k] F[k] for k <= n/2, 0 above
         nh = n // 2 + 1
         h = np.full(nh, 2.0)
@@ -282,11 +300,10 @@ def _unit_phasors(X: np.ndarray, fs: float, band: tuple[float, float],
     """
     from somacore._core._sync import UnitPhasors
 
-    xc, finite, _ = _centred(X)
+    finite = np.isfinite(X)
     k0, w = _band_weights(X.shape[1], fs, band[0], band[1], taper_hz)
     n = X.shape[1]
-    Zb, m = _band_bins(xc, k0, w)
-    del xc
+    Zb, m = _band_bins(X, finite, k0, w)
     bad = ~finite
     badv = bad.view(np.uint8)
     re = np.empty(X.shape)
