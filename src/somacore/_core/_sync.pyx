@@ -54,6 +54,28 @@ cdef extern from *:
             const double *x3r = re + 3 * stride, *x3i = im + 3 * stride;
             const double c1r = cr[1], c1i = ci[1], c2r = cr[2], c2i = ci[2];
             const double c3r = cr[3], c3i = ci[3];
+            if (out == NULL) {
+                /* four independent lane sums, in registers (vectorises, no reassociation) */
+                double acc[4] = {0.0, 0.0, 0.0, 0.0};
+                for (t = 0; t + 4 <= n; t += 4) {
+                    for (int l = 0; l < 4; l++) {
+                        Py_ssize_t u = t + l;
+                        double xr = x0r[u] + (x1r[u] * c1r - x1i[u] * c1i)
+                            + (x2r[u] * c2r - x2i[u] * c2i) + (x3r[u] * c3r - x3i[u] * c3i);
+                        double xi = x0i[u] + (x1r[u] * c1i + x1i[u] * c1r)
+                            + (x2r[u] * c2i + x2i[u] * c2r) + (x3r[u] * c3i + x3i[u] * c3r);
+                        acc[l] += sqrt(xr * xr + xi * xi);
+                    }
+                }
+                for (; t < n; t++) {
+                    double xr = x0r[t] + (x1r[t] * c1r - x1i[t] * c1i)
+                        + (x2r[t] * c2r - x2i[t] * c2i) + (x3r[t] * c3r - x3i[t] * c3i);
+                    double xi = x0i[t] + (x1r[t] * c1i + x1i[t] * c1r)
+                        + (x2r[t] * c2i + x2i[t] * c2r) + (x3r[t] * c3i + x3i[t] * c3r);
+                    acc[0] += sqrt(xr * xr + xi * xi);
+                }
+                return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            }
             for (t = 0; t < n; t++) {
                 double xr = x0r[t] + (x1r[t] * c1r - x1i[t] * c1i)
                     + (x2r[t] * c2r - x2i[t] * c2i) + (x3r[t] * c3r - x3i[t] * c3i);
@@ -96,8 +118,7 @@ cdef extern from *:
     /* Block sums of u_i * conj(u_j) for every pair: out[(q * nblk + b) * 2 + {0, 1}] is
        the real / imaginary part of the sum over samples b*g .. b*g + g - 1 of pair
        pairs[2q], pairs[2q + 1]. Time runs in tiles of at most 256 samples that every
-       pair reads from L1 (one pass over memory for all pairs); products go to a tile
-       first, so the loop vectorises. */
+       pair reads from L1 (one pass over memory for all pairs). */
     SOMA_SIMD_CLONES
     static void soma_pair_blocks(const double *re, const double *im, Py_ssize_t stride,
                                  const int64_t *pairs, Py_ssize_t npair, Py_ssize_t g,
@@ -123,11 +144,12 @@ cdef extern from *:
         }
     }
 
-    /* The mean field of P people over N samples (see KuramotoField). zblk is
-       (P, nall, 2) with nall = ceil(N / g). */
+    /* The mean field of P people over N samples (see KuramotoField); row p of re/im
+       starts at p * stride. zblk is (P, nall, 2) with nall = ceil(N / g). */
     SOMA_SIMD_CLONES
-    static void soma_kuramoto(const double *re, const double *im, Py_ssize_t P,
-                              Py_ssize_t N, const unsigned char *anybad, Py_ssize_t g,
+    static void soma_kuramoto(const double *re, const double *im, Py_ssize_t stride,
+                              Py_ssize_t P, Py_ssize_t N, const unsigned char *anybad,
+                              Py_ssize_t g,
                               Py_ssize_t nall, double *R, double *rblk, double *zblk,
                               double *badblk) {
         double sr[256], si[256], qr[256], qi[256];
@@ -140,14 +162,15 @@ cdef extern from *:
             Py_ssize_t n = end - a < 256 ? end - a : 256, t, p, nbad = 0;
             for (t = 0; t < n; t++) { sr[t] = 0.0; si[t] = 0.0; }
             for (p = 0; p < P; p++) {
-                const double *xr = re + p * N + a, *xi = im + p * N + a;
+                const double *xr = re + p * stride + a, *xi = im + p * stride + a;
                 for (t = 0; t < n; t++) { sr[t] += xr[t]; si[t] += xi[t]; }
             }
             for (t = 0; t < n; t++) nbad += anybad[a + t];
             for (t = 0; t < n; t++) {  /* no branch: vectorises */
                 double x = sr[t] * invP, y = si[t] * invP;
-                double m = sqrt(x * x + y * y);
-                double ok = 1.0 - (double)anybad[a + t], z = (double)(m == 0.0);
+                double q2 = x * x + y * y, z = (double)(q2 == 0.0);
+                double m = sqrt(q2);
+                double ok = 1.0 - (double)anybad[a + t];
                 double inv = ok / (m + z);
                 qr[t] = x * inv + ok * z;  /* q = 1 where the mean field is 0 */
                 qi[t] = y * inv;
@@ -167,7 +190,7 @@ cdef extern from *:
             rblk[b] += soma_sum4(sr, n);
             badblk[b] += (double)nbad;
             for (p = 0; p < P; p++) {
-                const double *xr = re + p * N + a, *xi = im + p * N + a;
+                const double *xr = re + p * stride + a, *xi = im + p * stride + a;
                 for (t = 0; t < n; t++) {
                     sr[t] = xr[t] * qr[t] + xi[t] * qi[t];
                     si[t] = xi[t] * qr[t] - xr[t] * qi[t];
@@ -187,9 +210,9 @@ cdef extern from *:
     void soma_pair_blocks(const double* re, const double* im, Py_ssize_t stride,
                           const int64_t* pairs, Py_ssize_t npair, Py_ssize_t g,
                           Py_ssize_t nblk, double* out) noexcept nogil
-    void soma_kuramoto(const double* re, const double* im, Py_ssize_t P, Py_ssize_t N,
-                       const uint8_t* anybad, Py_ssize_t g, Py_ssize_t nall, double* R,
-                       double* rblk, double* zblk, double* badblk) noexcept nogil
+    void soma_kuramoto(const double* re, const double* im, Py_ssize_t stride, Py_ssize_t P,
+                       Py_ssize_t N, const uint8_t* anybad, Py_ssize_t g, Py_ssize_t nall,
+                       double* R, double* rblk, double* zblk, double* badblk) noexcept nogil
     double soma_sum4(const double* v, Py_ssize_t n) noexcept nogil
 
 
@@ -310,8 +333,8 @@ cdef class PairBlockSums:
         if pairs.shape[0] == 0 or out.shape[1] == 0:
             return
         with nogil:
-            soma_pair_blocks(&re[0, 0], &im[0, 0], re.shape[1], &pairs[0, 0], pairs.shape[0],
-                             g, out.shape[1], &out[0, 0, 0])
+            soma_pair_blocks(&re[0, 0], &im[0, 0], re.shape[1], &pairs[0, 0],
+                             pairs.shape[0], g, out.shape[1], &out[0, 0, 0])
 
 
 @cython.final
@@ -332,7 +355,8 @@ cdef class KuramotoField:
             const uint8_t[::1] anybad, Py_ssize_t g, double[::1] R, double[::1] rblk,
             double[:, :, ::1] zblk, double[::1] badblk):
         with nogil:
-            soma_kuramoto(&re[0, 0], &im[0, 0], re.shape[0], re.shape[1], &anybad[0], g,
+            soma_kuramoto(&re[0, 0], &im[0, 0], re.shape[1], re.shape[0], re.shape[1],
+                          &anybad[0], g,
                           rblk.shape[0], &R[0], &rblk[0], &zblk[0, 0, 0], &badblk[0])
 
 
