@@ -523,8 +523,11 @@ def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any = None, windo
     blk = np.empty((pr.shape[0], nblk, 2))
     PairBlockSums().run(re, im, np.ascontiguousarray(pr, dtype=np.int64), g, blk)
     m = _windows_from_blocks(blk.view(np.complex128)[..., 0], B, adv, nw) / W
-    nbad = bad[:, :nblk * g].reshape(P, nblk, g).sum(axis=-1)
-    gap = _windows_from_blocks(nbad[pr[:, 0]] + nbad[pr[:, 1]], B, adv, nw) > 0
+    if bad.any():
+        nbad = bad[:, :nblk * g].reshape(P, nblk, g).sum(axis=-1)
+        gap = _windows_from_blocks(nbad[pr[:, 0]] + nbad[pr[:, 1]], B, adv, nw) > 0
+    else:  # no gap anywhere: skip counting them per block
+        gap = np.zeros((pr.shape[0], nw), bool)
     plv = np.where(gap, np.nan, np.minimum(np.abs(m), 1.0))
     ang = np.where(gap, np.nan, np.angle(m))
     phase = ph.phase if return_phase else None
