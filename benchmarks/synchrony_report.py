@@ -188,8 +188,8 @@ NOTES = textwrap.dedent("""\
       of the shared run; the windowed cluster rho is O(windows x window x people) by its
       definition (per window a rotation per person inside a modulus over people, then a
       time mean: no sliding sum gives it), computed in L1-sized time tiles that every
-      covering window adds to. The two hottest loops are built for x86-64-v3 (AVX2 + FMA)
-      too and chosen at load time.
+      covering window adds to. The loops over time are also built for x86-64-v3 (AVX2 +
+      FMA) and chosen at load time (GCC on glibc x86-64).
 """)
 
 
