@@ -14,11 +14,12 @@ from libc.math cimport NAN, sqrt
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 
-# The hot loops over time (the moduli of the windowed cluster phase, the unit phasors, the
-# Kuramoto mean field, the pair block sums) are plain C below so that GCC on x86-64 Linux can build them twice, for the baseline
-# instruction set and for x86-64-v3 (AVX2 + FMA: twice the lanes, and a vector square
-# root twice as fast), picking one at load time (target_clones: an ifunc, so glibc
-# only); elsewhere they are built once. Same arithmetic either way (FMA changes roundings only, ~1e-16).
+# The hot loops over time (the moduli of the windowed cluster phase, the unit phasors,
+# the Kuramoto mean field, the pair block sums) are plain C below so that GCC on x86-64
+# Linux can build them twice, for the baseline instruction set and for x86-64-v3 (AVX2 +
+# FMA: twice the lanes, and a vector square root twice as fast), picking one at load
+# time (target_clones: an ifunc, so glibc only); elsewhere they are built once. Same
+# arithmetic either way (FMA changes roundings only, ~1e-16).
 cdef extern from *:
     """
     #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 \

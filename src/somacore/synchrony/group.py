@@ -15,7 +15,11 @@ For the phases ``phi_i(t)`` of ``n`` people (Hilbert phase in ``band``, see
   and its time mean ``rho_group``. These match multiSyncPy's ``rho``.
   Windowed: ``rho_window[k]`` is ``rho_group`` recomputed on window ``k`` alone
   (``phibar_i`` from that window), as multiSyncPy's
-  ``apply_windowed(data, rho, ...)`` does.
+  ``apply_windowed(data, rho, ...)`` does. Its cost is O(windows x window x
+  people) by definition: the window's rotations ``-phibar_i`` differ per
+  person and sit inside a modulus over people that is then averaged over
+  time, so it has no sliding-sum form (only the window means of the relative
+  phasors, which give ``phibar_i``, slide).
 
 Cluster-phase rho is defined for 3 or more people (with 2 it reduces to a
 phase-locking value); Kuramoto R for 2 or more. Samples where any person's
