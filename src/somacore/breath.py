@@ -141,8 +141,10 @@ class BreathParams:
         Half-width of the placement search around the delay-corrected extremum.
     threshold : float
         Hysteresis as a fraction of the median amplitude of the last 8 breaths
-        (amplitudes are measured on the placement signal, so this was re-tuned
-        with ``place_hz``: 0.21).
+        (amplitudes are measured on the placement signal). 0.15 (was 0.21)
+        together with the ``noise`` floor: the lower fraction finds shallow
+        breaths between deep ones on clean signals, the floor keeps it above
+        the cardiac oscillations on noisy ones.
     floor, decay, stall_periods, stall_min_s, stall_max_s : float
         Without an extremum for ``stall_periods`` median breath periods
         (clamped to ``[stall_min_s, stall_max_s]``), the amplitude reference
@@ -181,6 +183,21 @@ class BreathParams:
         On the MARSH tuning records it did not help (0.1: no change; 0.2:
         4 more missed shallow breaths; 0.3: 7 fewer extra breaths but 76 more
         missed), so it is off.
+    shoulder, shoulder_depth : float
+        Expiratory-shoulder rule (0 turns it off): when the breath before a
+        trough fell by less than ``shoulder`` (0.6) of its inhalation before
+        reaching the trough, and the trough's prominence (as for ``merge``)
+        is below ``shoulder_depth`` (0.3) x the median amplitude of the last
+        8 breaths, the trough is a pause in the exhalation, not the start of
+        a breath: the two are merged. A real breath returns near its onset
+        level; a shoulder interrupts the exhalation half-way. Decided at the
+        same point as ``merge`` (no extra latency).
+    noise, noise_s : float
+        Noise floor of the hysteresis: it never drops below ``noise`` x the
+        running mean (time constant ``noise_s``) of |z - y|, the part of the
+        signal between the detection and placement low-passes (0.7-2 Hz by
+        default: cardiac oscillations and spikes, a fixed fraction of which
+        leaks through the detection low-pass). 0 turns it off.
     plateau, plateau_ext_s : float
         Off (0) by default: place events at the middle of flat extrema
         (samples within ``plateau`` x typical amplitude, up to
@@ -190,7 +207,7 @@ class BreathParams:
     lowpass_hz: float = 0.7
     place_hz: float = 2.0
     place_window_s: float = 0.25
-    threshold: float = 0.21
+    threshold: float = 0.15
     floor: float = 0.3
     decay: float = 0.7
     stall_periods: float = 2.0
@@ -208,6 +225,10 @@ class BreathParams:
     merge: float = 0.0
     plateau: float = 0.0
     plateau_ext_s: float = 1.5
+    shoulder: float = 0.6
+    shoulder_depth: float = 0.3
+    noise: float = 3.0
+    noise_s: float = 10.0
 
     @classmethod
     def fast(cls) -> BreathParams:
@@ -225,10 +246,15 @@ class BreathParams:
         for name in ("lowpass_hz", "place_hz", "place_window_s", "threshold", "learn_s",
                      "auto_learn_s",
                      "block_s", "flat_s", "span_s", "apnea_s", "initial_period_s",
-                     "stall_min_s", "stall_max_s", "stall_periods", "integrator_hz"):
+                     "stall_min_s", "stall_max_s", "stall_periods", "integrator_hz", "noise_s"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"BreathParams.{name} must be a positive number, got {v!r}.")
+        for name in ("merge", "plateau", "shoulder", "shoulder_depth", "noise"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"BreathParams.{name} must be a number >= 0 (0 turns it off), "
+                                 f"got {v!r}.")
         if not 0 < self.decay < 1 or not 0 <= self.floor < 1 or not self.threshold < 1:
             raise ValueError("BreathParams: need 0 < decay < 1, 0 <= floor < 1, threshold < 1.")
         if (self.block_s > self.learn_s
@@ -294,6 +320,8 @@ def _kernel_args(fs: float, sensor: str, polarity: str, params: BreathParams) ->
         pause_frac=params.pause_fraction if integrate else 0.0,
         flat_len=max(4, n(params.flat_s)), span=n(params.span_s), merge=params.merge,
         plateau=0.0 if integrate else params.plateau, plateau_ext=n(params.plateau_ext_s),
+        shoulder=params.shoulder, shoulder_depth=params.shoulder_depth, knoise=params.noise,
+        nalpha=1.0 - math.exp(-1.0 / (params.noise_s * fs)),
     )
 
 
@@ -308,7 +336,8 @@ def make_kernel(*, fs: float, sensor: str = "belt", polarity: str = "normal",
         a["ref_delay"], a["half"], a["learn"], a["block"], a["lag"], a["frac"], a["floor"],
         a["decay"], a["stall_init"], a["stall_mult"], a["stall_min"], a["stall_max"],
         a["pause_frac"], a["flat_len"], a["span"], a["merge"],
-        a["plateau"], a["plateau_ext"],
+        a["plateau"], a["plateau_ext"], a["shoulder"], a["shoulder_depth"], a["knoise"],
+        a["nalpha"],
     )
 
 

@@ -108,6 +108,9 @@ cdef class BreathKernel:
     cdef double h_onz, h_pkz, h_enz, merge, plateau
     cdef int64_t plateau_ext
     cdef uint8_t h_q
+    cdef double shoulder, shoulder_depth   # expiratory-shoulder merge rule
+    cdef double knoise, nalpha, nz, te     # noise floor of the hysteresis
+    cdef int64_t dd                        # delay of y behind z (samples)
     # --- outputs ---
     cdef Buf out                # decided breaths (Row)
     cdef Buf out_g              # gap ranges (pairs of int64)
@@ -119,7 +122,8 @@ cdef class BreathKernel:
                   double frac, double floor, double decay, int64_t stall_init,
                   double stall_mult, int64_t stall_min, int64_t stall_max, double pause_frac,
                   int64_t flat_len, int64_t span, double merge, double plateau,
-                  int64_t plateau_ext):
+                  int64_t plateau_ext, double shoulder, double shoulder_depth,
+                  double knoise, double nalpha):
         cdef int i
         cdef int64_t size = 1
         if (main_sos.shape[0] > MAX_SECTIONS or ref_sos.shape[0] > MAX_SECTIONS
@@ -154,6 +158,13 @@ cdef class BreathKernel:
         self.merge = merge
         self.plateau = plateau
         self.plateau_ext = plateau_ext
+        self.shoulder = shoulder
+        self.shoulder_depth = shoulder_depth
+        self.knoise = knoise
+        self.nalpha = nalpha
+        self.nz = 0.0
+        self.te = 0.0
+        self.dd = delay - ref_delay if delay > ref_delay else 0
         self.held = False
         # The ring must hold the whole learning window (replayed after
         # learning) and ``span`` samples behind the tracker (event placement,
@@ -438,7 +449,7 @@ cdef class BreathKernel:
 
     cdef void _track(self, int64_t k) noexcept nogil:
         cdef uint8_t f = self.rf[k & self.mask]
-        cdef double v, zv = 0.0, z2 = 0.0, d
+        cdef double v, zv = 0.0, z2 = 0.0, d, th
         cdef int64_t r, r2
         if f & F_GAP:
             if not self.in_gap:
@@ -452,6 +463,12 @@ cdef class BreathKernel:
                 self.pend = False
             return
         v = self.sgn * self.ry[k & self.mask]
+        if self.knoise > 0.0 and not self.in_gap and k - self.dd >= self.seg0:
+            # noise floor: mean |z - y| (z delay-aligned to y) is the 0.7-2 Hz
+            # band, cardiac oscillations and spikes, of which a fixed fraction
+            # leaks through the detection low-pass
+            self.nz += self.nalpha * (fabs(self.rz[(k - self.dd) & self.mask]
+                                           - self.ry[k & self.mask]) - self.nz)
         if self.in_gap:
             self.in_gap = False
             self.mode = 0
@@ -475,6 +492,9 @@ cdef class BreathKernel:
             if self.scale * self.decay >= self.floor_:
                 self.scale = self.scale * self.decay
                 self.thr = self.frac * median_small(self.amps, NBUF) * self.scale
+        th = self.thr
+        if self.knoise * self.nz > th:
+            th = self.knoise * self.nz
         if self.mode == 0:
             if v > self.hi_v:
                 self.hi_v = v
@@ -483,7 +503,7 @@ cdef class BreathKernel:
             if v < self.lo_v:
                 self.lo_v = v
                 self.lo_i = k
-            if v < self.hi_v - self.thr:
+            if v < self.hi_v - th:
                 r = self._place(self.on_i, False, k, &zv)
                 r2 = self._place(self.hi_i, True, k, &z2)
                 self.pend = True
@@ -496,7 +516,7 @@ cdef class BreathKernel:
                 self.lo_v = v
                 self.lo_i = k
                 self.last_ext = k
-            elif v > self.lo_v + self.thr:
+            elif v > self.lo_v + th:
                 self.trough_i = self._place(self.lo_i, False, k, &self.trough_z)
                 # rising from the segment's first sample: the real trough is in
                 # the gap (or before the record), so the breath starts truncated
@@ -509,7 +529,7 @@ cdef class BreathKernel:
             if v > self.hi_v:
                 self.hi_v = v
                 self.hi_i = k
-            elif v < self.hi_v - self.thr:
+            elif v < self.hi_v - th:
                 r2 = self._place(self.hi_i, True, k, &z2)
                 self.pend = True
                 self.p_on = self.trough_i
@@ -526,7 +546,9 @@ cdef class BreathKernel:
                     d = self.h_pkz - self.h_enz
                     if z2 - self.h_enz < d:
                         d = z2 - self.h_enz
-                    if d < self.merge * median_small(self.amps, NBUF):
+                    if (d < self.merge * median_small(self.amps, NBUF)
+                            or (self.h_pkz - self.h_enz < self.shoulder * (self.h_pkz - self.h_onz)
+                                and d < self.shoulder_depth * median_small(self.amps, NBUF))):
                         self.p_on = self.h_on
                         self.p_onz = self.h_onz
                         self.p_q = self.h_q
@@ -544,7 +566,7 @@ cdef class BreathKernel:
             if v < self.lo_v:
                 self.lo_v = v
                 self.lo_i = k
-            elif v > self.lo_v + self.thr:
+            elif v > self.lo_v + th:
                 self.trough_i = self._place(self.lo_i, False, k, &self.trough_z)
                 self.trough_q = 0
                 if self.pend:

@@ -62,7 +62,7 @@ def _settle(sec: list[float], x: float) -> tuple[float, float, float]:
 def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay, ref_delay,
                       half, learn, block, lag, frac, floor, decay, stall_init, stall_mult,
                       stall_min, stall_max, pause_frac, flat_len, span, merge, plateau,
-                      plateau_ext):
+                      plateau_ext, shoulder, shoulder_depth, knoise, nalpha):
     """Segment ``x``; returns ``(rows, gaps, sign)``.
 
     ``rows`` is a list of ``(onset, peak, end, amp_in, amp_out, pause_in, pause_out,
@@ -207,6 +207,8 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
     p_onz = p_pkz = 0.0
     p_q = 0
     in_gap = True
+    nz = 0.0                       # running mean |z - y|: the noise floor
+    dd = max(delay - ref_delay, 0)  # z delay-aligned to y
 
     def place(p: int, top: bool, k: int):
         c = p - delay + ref_delay
@@ -295,6 +297,9 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 pend = False
             continue
         v = sgn * yv[k]
+        if knoise > 0.0 and not in_gap and k - dd >= seg0:
+            # noise floor: the 0.7-2 Hz band (cardiac oscillations, spikes)
+            nz += nalpha * (abs(zv[k - dd] - yv[k]) - nz)
         if in_gap:
             in_gap = False
             mode = 0
@@ -311,6 +316,10 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if scale * decay >= floor:
                 scale = scale * decay
                 thr = frac * _median(amps) * scale
+        # the hysteresis never goes below knoise x the noise floor
+        th = thr
+        if knoise * nz > th:
+            th = knoise * nz
         if mode == 0:
             if v > hi_v:
                 hi_v = v
@@ -319,7 +328,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if v < lo_v:
                 lo_v = v
                 lo_i = k
-            if v < hi_v - thr:
+            if v < hi_v - th:
                 r_on, z_on = place(on_i, False, k)
                 r_pk, z_pk = place(hi_i, True, k)
                 pend = True
@@ -328,7 +337,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 lo_v = v
                 lo_i = k
                 last_ext = k
-            elif v > lo_v + thr:
+            elif v > lo_v + th:
                 trough_i, trough_z = place(lo_i, False, k)
                 # rising from the segment's first sample: the real trough is in
                 # the gap (or before the record), so the breath starts truncated
@@ -341,7 +350,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if v > hi_v:
                 hi_v = v
                 hi_i = k
-            elif v < hi_v - thr:
+            elif v < hi_v - th:
                 r_pk, z_pk = place(hi_i, True, k)
                 pend = True
                 p_on, p_onz, p_pk, p_pkz, p_q = trough_i, trough_z, r_pk, z_pk, trough_q
@@ -351,7 +360,12 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                     # amplitude does not end a breath (an expiratory shoulder or
                     # an inspiratory notch): merge it, keeping the higher peak
                     h_on, h_onz, h_pk, h_pkz, _h_en, h_enz, h_q = held[:7]
-                    if min(h_pkz - h_enz, z_pk - h_enz) < merge * _median(amps):
+                    # an expiratory shoulder: the held breath fell less than
+                    # ``shoulder`` of its inhalation before this shallow trough
+                    d = min(h_pkz - h_enz, z_pk - h_enz)
+                    if (d < merge * _median(amps)
+                            or (h_pkz - h_enz < shoulder * (h_pkz - h_onz)
+                                and d < shoulder_depth * _median(amps))):
                         p_on, p_onz, p_q = h_on, h_onz, h_q
                         if h_pkz >= z_pk:
                             p_pk, p_pkz = h_pk, h_pkz
@@ -366,7 +380,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if v < lo_v:
                 lo_v = v
                 lo_i = k
-            elif v > lo_v + thr:
+            elif v > lo_v + th:
                 trough_i, trough_z = place(lo_i, False, k)
                 trough_q = 0
                 if pend:
