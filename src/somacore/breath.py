@@ -32,10 +32,13 @@ channel already calibrated in temperature falls during inspiration: pass
 
 ``polarity="normal"`` trusts that table, ``"inverted"`` flips it (e.g. a belt
 whose amplifier inverts, or nasal pressure where inspiration is negative), and
-``"auto"`` decides from the first ``auto_learn_s`` (90) seconds: ends of
-inspiration are sharp and ends of expiration long and flat, so the detection
-signal, demeaned per ``block_s`` block, is skewed towards inspiration (sign
-of its third moment). The chosen sign is ``Breaths.polarity``. See
+``"auto"`` decides from the first ``auto_learn_s`` (180) seconds, by the sum
+of two cues: ends of inspiration are sharp and ends of expiration long and
+flat, so the detection signal, demeaned per ``block_s`` block, is skewed
+towards inspiration (its skewness); and the end-expiratory level is steadier
+than the end-inspiratory level, which follows the tidal volume (log of the
+median change between successive maxima over that between successive minima).
+The chosen sign is ``Breaths.polarity``. See
 ``benchmarks/results/breath_accuracy.md`` for how often it is right on MARSH:
 prefer the sensor's documented polarity when it is known, and use ``"auto"``
 for unknown hardware.
@@ -157,8 +160,10 @@ class BreathParams:
         live stream come out after ``learn_s``.
     auto_learn_s : float
         Learning window with ``polarity="auto"`` (longer: the polarity is
-        decided from more breaths; 90 s picked the right sign on all 15 tuning
-        records, 30 s on 13).
+        decided from more breaths, and a live stream's first breaths come out
+        after it). 180 s: over 90 s, neither cue alone nor their sum is right
+        on all 15 tuning records; over 180 s the sum is (and on all 29
+        records; skewness alone over 90 s: 15 of 15 tuning records, 27 of 29).
     flat_s : float
         Runs of identical samples this long become gaps (also the tracker's
         look-behind, hence part of the streaming latency).
@@ -179,10 +184,9 @@ class BreathParams:
         shoulder (a second hump during exhalation) or an inspiratory notch is
         merged into the breath, which keeps the higher peak. Decided when the
         next peak is confirmed (no extra latency); same in batch and
-        streaming. Try 0.3-0.5 for signals with marked expiratory shoulders.
-        On the MARSH tuning records it did not help (0.1: no change; 0.2:
-        4 more missed shallow breaths; 0.3: 7 fewer extra breaths but 76 more
-        missed), so it is off.
+        streaming. On the MARSH tuning records it did not help (it also merges
+        real shallow breaths), so it is off; the ``shoulder`` rule below
+        merges only troughs that interrupt an exhalation.
     shoulder, shoulder_depth : float
         Expiratory-shoulder rule (0 turns it off): when the breath before a
         trough fell by less than ``shoulder`` (0.6) of its inhalation before
@@ -215,7 +219,7 @@ class BreathParams:
     stall_max_s: float = 30.0
     initial_period_s: float = 5.0
     learn_s: float = 30.0
-    auto_learn_s: float = 90.0
+    auto_learn_s: float = 180.0
     block_s: float = 10.0
     flat_s: float = 2.0
     span_s: float = 40.0

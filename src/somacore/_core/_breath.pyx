@@ -23,14 +23,14 @@ Stages:
 """
 
 cimport cython
-from libc.math cimport NAN, fabs, isfinite
+from libc.math cimport NAN, fabs, isfinite, log, sqrt
 from libc.stdlib cimport free, malloc
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
-from _stats cimport median_small
+from _stats cimport MEDIAN_MAX, median_small
 from _types cimport sample_t
 
 import numpy as np
@@ -285,14 +285,11 @@ cdef class BreathKernel:
     cdef bint _learn(self, int64_t a, int64_t b) noexcept nogil:
         # Initial amplitude: median of the detection signal's range over
         # blocks (a block of a few seconds holds about one breath, and the
-        # median ignores a sigh or an artefact). Polarity: the sign of the
-        # third moment of the block-demeaned signal. Breathing signals have
-        # sharp ends of inspiration and flat, long end-expiratory phases, so
-        # the samples pile up below the mean with a tail towards inspiration.
+        # median ignores a sigh or an artefact).
         cdef double ranges[MAX_BLOCKS]
         cdef int nb = 0
-        cdef double m3 = 0.0, lo, hi, v, d, mean
-        cdef int64_t s = a, e, j, cnt
+        cdef double m2 = 0.0, m3 = 0.0, lo, hi, v, d, mean
+        cdef int64_t s = a, e, j, cnt, ntot = 0
         while s < b:
             e = s + self.block
             if e > b:
@@ -314,10 +311,12 @@ cdef class BreathKernel:
                 j += 1
             if cnt > 0:
                 mean = mean / cnt
+                ntot += cnt
                 j = s
                 while j < e:
                     if not (self.rf[j & self.mask] & F_GAP):
                         d = self.ry[j & self.mask] - mean
+                        m2 += d * d
                         m3 += d * d * d
                     j += 1
             if 2 * cnt >= self.block and hi > lo and nb < MAX_BLOCKS:
@@ -330,7 +329,10 @@ cdef class BreathKernel:
         cdef int i
         if not amp0 > 0.0:
             return False
-        self.sgn = self.sign_param if self.sign_param != 0 else (1 if m3 >= 0.0 else -1)
+        if self.sign_param != 0:
+            self.sgn = self.sign_param
+        else:
+            self.sgn = 1 if self._polarity(a, b, self.frac * amp0, m2, m3, ntot) >= 0.0 else -1
         for i in range(NBUF):
             self.amps[i] = amp0
             self.ttots[i] = <double> self.stall_init
@@ -340,6 +342,75 @@ cdef class BreathKernel:
         self.stall = self.stall_init
         self.learnt = True
         return True
+
+    cdef double _polarity(self, int64_t a, int64_t b, double thr, double m2, double m3,
+                          int64_t ntot) noexcept nogil:
+        # > 0: inspiration is up. Two cues, summed:
+        # - skewness of the block-demeaned signal: ends of inspiration are
+        #   sharp and ends of expiration long and flat, so the samples pile up
+        #   below the mean with a tail towards inspiration;
+        # - log of (median change between successive maxima) / (median change
+        #   between successive minima), the extrema of a symmetric hysteresis
+        #   (``thr``): the end-expiratory level (functional residual capacity)
+        #   is steadier than the end-inspiratory level, which follows the
+        #   tidal volume and every sigh.
+        # Neither is right on all 15 MARSH tuning records over 90 s; their sum
+        # over 180 s is (see benchmarks/results/breath_accuracy.md).
+        cdef double pk[MEDIAN_MAX]
+        cdef double tr[MEDIAN_MAX]
+        cdef double dp[MEDIAN_MAX]
+        cdef double dt[MEDIAN_MAX]
+        cdef int npk = 0, ntr = 0, i
+        cdef int mode = 0
+        cdef bint fresh = True
+        cdef double v, hi = 0.0, lo = 0.0, g, mp, mt
+        cdef int64_t j = a
+        if not m2 > 0.0:
+            return m3
+        g = m3 / (m2 * sqrt(m2)) * sqrt(<double> ntot)
+        while j < b:
+            if self.rf[j & self.mask] & F_GAP:
+                fresh = True
+                j += 1
+                continue
+            v = self.ry[j & self.mask]
+            j += 1
+            if fresh:
+                fresh = False
+                mode = 0
+                hi = v
+                lo = v
+                continue
+            if mode >= 0:
+                if v > hi:
+                    hi = v
+                elif v < hi - thr:
+                    if npk < MEDIAN_MAX:
+                        pk[npk] = hi
+                        npk += 1
+                    mode = -1
+                    lo = v
+                    continue
+            if mode <= 0:
+                if v < lo:
+                    lo = v
+                elif v > lo + thr:
+                    if ntr < MEDIAN_MAX:
+                        tr[ntr] = lo
+                        ntr += 1
+                    mode = 1
+                    hi = v
+        if npk < 3 or ntr < 3:
+            return g
+        for i in range(npk - 1):
+            dp[i] = fabs(pk[i + 1] - pk[i])
+        for i in range(ntr - 1):
+            dt[i] = fabs(tr[i + 1] - tr[i])
+        mp = median_small(dp, npk - 1)
+        mt = median_small(dt, ntr - 1)
+        if not (mp > 0.0 and mt > 0.0):
+            return g
+        return g + log(mp / mt)
 
     # ------------------------------------------------------------------ tracker
     cdef int64_t _place(self, int64_t p, bint top, int64_t k, double* zval) noexcept nogil:

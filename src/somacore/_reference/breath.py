@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 NBUF = 8
+MEDIAN_MAX = 64  # as in somacore/_core/_stats.pxd: extrema kept for the polarity
 F_GAP = 1
 Q_TRUNC_ONSET = 1
 Q_TRUNC_END = 2
@@ -147,9 +148,60 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
         zv[i] = z
 
     # ---------------- learning ----------------------------------------------
+    def polarity(a: int, b: int, thr: float, m2: float, m3: float, ntot: int) -> float:
+        # > 0: inspiration is up. Skewness of the block-demeaned signal (sharp
+        # ends of inspiration, flat ends of expiration) plus the log of
+        # median |change| between successive maxima over that between
+        # successive minima of a symmetric hysteresis (the end-expiratory
+        # level is steadier than the end-inspiratory level)
+        if not m2 > 0.0:
+            return m3
+        g = m3 / (m2 * math.sqrt(m2)) * math.sqrt(float(ntot))
+        pk: list[float] = []
+        tr: list[float] = []
+        mode = 0
+        fresh = True
+        hi = lo = 0.0
+        for j in range(a, b):
+            if gap[j]:
+                fresh = True
+                continue
+            v = yv[j]
+            if fresh:
+                fresh = False
+                mode = 0
+                hi = lo = v
+                continue
+            if mode >= 0:
+                if v > hi:
+                    hi = v
+                elif v < hi - thr:
+                    if len(pk) < MEDIAN_MAX:
+                        pk.append(hi)
+                    mode = -1
+                    lo = v
+                    continue
+            if mode <= 0:
+                if v < lo:
+                    lo = v
+                elif v > lo + thr:
+                    if len(tr) < MEDIAN_MAX:
+                        tr.append(lo)
+                    mode = 1
+                    hi = v
+        if len(pk) < 3 or len(tr) < 3:
+            return g
+        mp = _median([abs(pk[i + 1] - pk[i]) for i in range(len(pk) - 1)])
+        mt = _median([abs(tr[i + 1] - tr[i]) for i in range(len(tr) - 1)])
+        if not (mp > 0.0 and mt > 0.0):
+            return g
+        return g + math.log(mp / mt)
+
     def learn_window(a: int, b: int):
         ranges = []
+        m2 = 0.0
         m3 = 0.0
+        ntot = 0
         s = a
         while s < b:
             e = min(s + block, b)
@@ -160,15 +212,20 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 for v in vals:
                     mean += v
                 mean = mean / cnt
+                ntot += cnt
                 for v in vals:
                     d = v - mean
+                    m2 += d * d
                     m3 += d * d * d
             if 2 * cnt >= block and max(vals) > min(vals):
                 ranges.append(max(vals) - min(vals))
             s = e
         if not ranges:
             return 0.0, 1
-        return _median(ranges), (1 if m3 >= 0.0 else -1)
+        amp0 = _median(ranges)
+        if not amp0 > 0.0 or sign != 0:
+            return amp0, 1
+        return amp0, (1 if polarity(a, b, frac * amp0, m2, m3, ntot) >= 0.0 else -1)
 
     start = 0
     amp0 = 0.0
