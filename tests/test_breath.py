@@ -218,6 +218,21 @@ def test_noise_floor_keeps_cardiac_residue_out():
     assert on.ppv >= 0.85 and on.f1 >= 0.85, on
 
 
+def test_noise_floor_capped_for_fast_breathing():
+    # breathing at 50-55/min is itself in the 0.7-2 Hz noise band: an uncapped
+    # floor (noise_cap=10) hides almost every breath; capped at 0.21 x the
+    # typical amplitude it cannot
+    fs = 50.0
+    t = np.arange(0.0, 120.0, 1 / fs)
+    noise = 0.02 * np.random.default_rng(0).standard_normal(t.size)
+    for bpm in (50, 55):
+        x = np.sin(2 * np.pi * bpm / 60 * t) + noise
+        n = 120 * bpm / 60
+        assert abs(len(segment_breaths(x, fs=fs, sensor="belt")) - n) <= 2
+        uncapped = segment_breaths(x, fs=fs, sensor="belt", params=BreathParams(noise_cap=10.0))
+        assert len(uncapped) < 0.5 * n
+
+
 def test_merge_keeps_real_breaths():
     # on tuning-record excerpts without shoulders, merge=0.5 loses at most a
     # breath here and there (it is off by default: it did not help on MARSH)

@@ -196,12 +196,16 @@ class BreathParams:
         a breath: the two are merged. A real breath returns near its onset
         level; a shoulder interrupts the exhalation half-way. Decided at the
         same point as ``merge`` (no extra latency).
-    noise, noise_s : float
+    noise, noise_s, noise_cap : float
         Noise floor of the hysteresis: it never drops below ``noise`` x the
         running mean (time constant ``noise_s``) of |z - y|, the part of the
         signal between the detection and placement low-passes (0.7-2 Hz by
         default: cardiac oscillations and spikes, a fixed fraction of which
-        leaks through the detection low-pass). 0 turns it off.
+        leaks through the detection low-pass), nor does the floor raise it
+        above ``noise_cap`` x the median amplitude of the last 8 breaths
+        (0.21, the former fixed threshold: breathing faster than about
+        45/min is itself in that band, and an uncapped floor would hide it).
+        ``noise`` = 0 turns the floor off.
     plateau, plateau_ext_s : float
         Off (0) by default: place events at the middle of flat extrema
         (samples within ``plateau`` x typical amplitude, up to
@@ -233,6 +237,7 @@ class BreathParams:
     shoulder_depth: float = 0.3
     noise: float = 3.0
     noise_s: float = 10.0
+    noise_cap: float = 0.21
 
     @classmethod
     def fast(cls) -> BreathParams:
@@ -254,7 +259,7 @@ class BreathParams:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"BreathParams.{name} must be a positive number, got {v!r}.")
-        for name in ("merge", "plateau", "shoulder", "shoulder_depth", "noise"):
+        for name in ("merge", "plateau", "shoulder", "shoulder_depth", "noise", "noise_cap"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"BreathParams.{name} must be a number >= 0 (0 turns it off), "
@@ -325,7 +330,7 @@ def _kernel_args(fs: float, sensor: str, polarity: str, params: BreathParams) ->
         flat_len=max(4, n(params.flat_s)), span=n(params.span_s), merge=params.merge,
         plateau=0.0 if integrate else params.plateau, plateau_ext=n(params.plateau_ext_s),
         shoulder=params.shoulder, shoulder_depth=params.shoulder_depth, knoise=params.noise,
-        nalpha=1.0 - math.exp(-1.0 / (params.noise_s * fs)),
+        nalpha=1.0 - math.exp(-1.0 / (params.noise_s * fs)), ncap=params.noise_cap,
     )
 
 
@@ -341,7 +346,7 @@ def make_kernel(*, fs: float, sensor: str = "belt", polarity: str = "normal",
         a["decay"], a["stall_init"], a["stall_mult"], a["stall_min"], a["stall_max"],
         a["pause_frac"], a["flat_len"], a["span"], a["merge"],
         a["plateau"], a["plateau_ext"], a["shoulder"], a["shoulder_depth"], a["knoise"],
-        a["nalpha"],
+        a["nalpha"], a["ncap"],
     )
 
 

@@ -109,7 +109,7 @@ cdef class BreathKernel:
     cdef int64_t plateau_ext
     cdef uint8_t h_q
     cdef double shoulder, shoulder_depth   # expiratory-shoulder merge rule
-    cdef double knoise, nalpha, nz, te     # noise floor of the hysteresis
+    cdef double knoise, nalpha, nz, te, ncap   # noise floor of the hysteresis
     cdef int64_t dd                        # delay of y behind z (samples)
     # --- outputs ---
     cdef Buf out                # decided breaths (Row)
@@ -123,7 +123,7 @@ cdef class BreathKernel:
                   double stall_mult, int64_t stall_min, int64_t stall_max, double pause_frac,
                   int64_t flat_len, int64_t span, double merge, double plateau,
                   int64_t plateau_ext, double shoulder, double shoulder_depth,
-                  double knoise, double nalpha):
+                  double knoise, double nalpha, double ncap):
         cdef int i
         cdef int64_t size = 1
         if (main_sos.shape[0] > MAX_SECTIONS or ref_sos.shape[0] > MAX_SECTIONS
@@ -162,6 +162,7 @@ cdef class BreathKernel:
         self.shoulder_depth = shoulder_depth
         self.knoise = knoise
         self.nalpha = nalpha
+        self.ncap = ncap
         self.nz = 0.0
         self.te = 0.0
         self.dd = delay - ref_delay if delay > ref_delay else 0
@@ -563,9 +564,15 @@ cdef class BreathKernel:
             if self.scale * self.decay >= self.floor_:
                 self.scale = self.scale * self.decay
                 self.thr = self.frac * median_small(self.amps, NBUF) * self.scale
-        th = self.thr
-        if self.knoise * self.nz > th:
-            th = self.knoise * self.nz
+        # the hysteresis never goes below knoise x the noise floor, and the
+        # floor never raises it above ncap x the typical amplitude (fast
+        # breathing is itself in the noise band)
+        th = self.knoise * self.nz
+        d = self.ncap * median_small(self.amps, NBUF)
+        if th > d:
+            th = d
+        if self.thr > th:
+            th = self.thr
         if self.mode == 0:
             if v > self.hi_v:
                 self.hi_v = v

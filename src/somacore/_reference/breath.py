@@ -63,7 +63,7 @@ def _settle(sec: list[float], x: float) -> tuple[float, float, float]:
 def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay, ref_delay,
                       half, learn, block, lag, frac, floor, decay, stall_init, stall_mult,
                       stall_min, stall_max, pause_frac, flat_len, span, merge, plateau,
-                      plateau_ext, shoulder, shoulder_depth, knoise, nalpha):
+                      plateau_ext, shoulder, shoulder_depth, knoise, nalpha, ncap):
     """Segment ``x``; returns ``(rows, gaps, sign)``.
 
     ``rows`` is a list of ``(onset, peak, end, amp_in, amp_out, pause_in, pause_out,
@@ -373,10 +373,14 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if scale * decay >= floor:
                 scale = scale * decay
                 thr = frac * _median(amps) * scale
-        # the hysteresis never goes below knoise x the noise floor
-        th = thr
-        if knoise * nz > th:
-            th = knoise * nz
+        # the hysteresis never goes below knoise x the noise floor, and the
+        # floor never raises it above ncap x the typical amplitude
+        th = knoise * nz
+        d = ncap * _median(amps)
+        if th > d:
+            th = d
+        if thr > th:
+            th = thr
         if mode == 0:
             if v > hi_v:
                 hi_v = v
