@@ -109,7 +109,9 @@ cdef class BreathKernel:
     cdef int64_t plateau_ext
     cdef uint8_t h_q
     cdef double shoulder, shoulder_depth   # expiratory-shoulder merge rule
-    cdef double knoise, nalpha, nz, te, ncap   # noise floor of the hysteresis
+    # noise floor of the hysteresis; cap = ncap x median amplitude, updated
+    # with the amplitudes (a median per sample would cost more than the filters)
+    cdef double knoise, nalpha, nz, ncap, cap
     cdef int64_t dd                        # delay of y behind z (samples)
     # --- outputs ---
     cdef Buf out                # decided breaths (Row)
@@ -164,7 +166,6 @@ cdef class BreathKernel:
         self.nalpha = nalpha
         self.ncap = ncap
         self.nz = 0.0
-        self.te = 0.0
         self.dd = delay - ref_delay if delay > ref_delay else 0
         self.held = False
         # The ring must hold the whole learning window (replayed after
@@ -339,6 +340,7 @@ cdef class BreathKernel:
             self.ttots[i] = <double> self.stall_init
         self.apos = 0
         self.thr = self.frac * amp0
+        self.cap = self.ncap * amp0
         self.scale = 1.0
         self.stall = self.stall_init
         self.learnt = True
@@ -503,6 +505,7 @@ cdef class BreathKernel:
             if self.scale > 1.0:
                 self.scale = 1.0
             self.thr = self.frac * med_a * self.scale
+            self.cap = self.ncap * med_a
             self.stall = <int64_t> (self.stall_mult * med_t)
             if self.stall < self.stall_min:
                 self.stall = self.stall_min
@@ -568,9 +571,8 @@ cdef class BreathKernel:
         # floor never raises it above ncap x the typical amplitude (fast
         # breathing is itself in the noise band)
         th = self.knoise * self.nz
-        d = self.ncap * median_small(self.amps, NBUF)
-        if th > d:
-            th = d
+        if th > self.cap:
+            th = self.cap
         if self.thr > th:
             th = self.thr
         if self.mode == 0:
