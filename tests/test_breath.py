@@ -170,7 +170,9 @@ def _shoulder_signal(fs: float, n: int = 40, hump: float = 0.35, seed: int = 1,
 
 def test_expiratory_shoulder_merged():
     x, truth = _shoulder_signal(50.0)
-    # the default counts most shoulders as breaths (documented failure mode) ...
+    # the default counts most of these shoulders as breaths (documented failure
+    # mode: the exhalation fell 0.65 of the inhalation before the hump, more than
+    # the default ``shoulder`` rule's 0.6, and the hump is deeper than 0.3) ...
     assert len(segment_breaths(x, fs=50.0, sensor="belt")) > 1.5 * truth.size
     # ... merge=0.5: a trough whose prominence (depth below the lower of its two
     # peaks, here the 0.35 hump) is under half the running breath amplitude does
