@@ -56,8 +56,15 @@ Algorithm
    (median range of ``block_s`` blocks), which are then replayed so no breath
    at the start is lost. After ``stall_periods`` median breath periods without
    an extremum the threshold decays (shallower breathing), never below
-   ``floor`` of the typical amplitude, so an apnoea is not filled with noise;
-3. each event is placed on a gentler low-pass (``place_hz``) of the signal,
+   ``floor`` of the typical amplitude, so an apnoea is not filled with noise.
+   A noise floor keeps the threshold above ``noise`` x the running mean of the
+   0.7-2 Hz band (cardiac residue), up to ``noise_cap`` x the typical amplitude;
+3. a breath-level decision on each trough, when the next peak is confirmed:
+   a trough that interrupts an exhalation (the breath fell less than
+   ``shoulder`` of its inhalation) and is shallow (prominence below
+   ``shoulder_depth`` x the typical amplitude) is an expiratory shoulder,
+   merged into the breath;
+4. each event is placed on a gentler low-pass (``place_hz``) of the signal,
    near the tracker's extremum shifted back by the detection filter's group
    delay (optionally, ``plateau`` > 0: on a flat top or bottom, the middle of
    the samples within ``plateau`` x the typical amplitude of the extremum;
