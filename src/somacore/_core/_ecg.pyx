@@ -88,6 +88,7 @@ cdef enum:
     PMAX = 64       # beats held by the rhythm check
     NLRR = 16       # emitted log-RR history
     NLOG = 2048     # table of log(k) for the intervals (in blocks) of the rhythm check
+    SEG = 256       # blocks per segment of the fast path in _run (feature pass, then detection)
     # flags stored per sample in the ring
     F_GAP = 1
     F_RESUME = 2
@@ -260,7 +261,9 @@ cdef class EcgKernel:
         while bsize < nblk:
             bsize <<= 1
         self.bmask = bsize - 1
-        while size < nblk * D + flat_len + bls_win + 4 * loc_half + gdelay + 64:
+        # (plus SEG blocks: the fast path's feature pass runs that far ahead
+        # of the detection stage)
+        while size < (nblk + SEG) * D + flat_len + bls_win + 4 * loc_half + gdelay + 64:
             size <<= 1
         self.mask = size - 1
         self.rx = <double*> malloc(size * sizeof(double))
@@ -906,15 +909,43 @@ cdef class EcgKernel:
                 self._detect_at(k)
                 k += 1
 
+    cdef void _detect_segment(self, const double* ms, int cnt) noexcept nogil:
+        # Detection stage on `cnt` blocks closed by the fast feature pass of
+        # _run, with MWI values ms[0..cnt-1]: exactly what the per-sample path
+        # does at each block end (store the block, then detect), with
+        # ``self.n`` set to the block's end as it was when that block closed.
+        # The stage only reads ring samples up to that block end and within
+        # the look-back the ring is sized for, so the feature pass having run
+        # ahead by up to SEG blocks changes nothing (the ring has room for them).
+        cdef int b
+        cdef uint8_t flag
+        cdef double m
+        cdef int64_t D = self.D
+        for b in range(cnt):
+            m = ms[b]
+            self.n = (self.nb + 1) * D
+            flag = self._close_block(m)
+            if self.initialized:
+                self._detect(self.nb - 1, 0.0 if flag & F_GAP else m, flag)
+            else:
+                self._after_block()
+
     cdef void _run(self, const sample_t[:] x) noexcept nogil:
-        # The hot path keeps the feature-stage state in local variables, which
-        # the C compiler holds in registers (stores into the object's fields
-        # would have to be reloaded after every ring-buffer write, since the
-        # pointers might alias). Anything unusual (start, non-finite sample,
-        # flat run reaching flat_len, gap end) takes the general path
-        # ``_feature`` with the state written back, so both paths run the
-        # same arithmetic in the same order and give identical results
-        # (the block end here is ``_block_mwi`` + ``_close_block``).
+        # The hot path runs in two passes per segment of at most SEG blocks.
+        # The feature pass keeps the feature-stage state in local variables,
+        # which the C compiler holds in registers (stores into the object's
+        # fields would have to be reloaded after every ring-buffer write,
+        # since the pointers might alias), and only collects the MWI value of
+        # each block; the detection pass then runs the detection stage on
+        # those blocks (_detect_segment). Keeping the detection code out of
+        # the per-sample loop frees registers and instructions there; the
+        # result is the same as running both per sample, because detection
+        # never feeds back into the feature stage and only looks back.
+        # Anything unusual (start, non-finite sample, flat run reaching
+        # flat_len, gap end) takes the general path ``_feature`` with the
+        # state written back and the segment's blocks detected first, so all
+        # paths run the same arithmetic in the same order and give identical
+        # results (the block end here is ``_block_mwi`` + ``_close_block``).
         cdef Py_ssize_t i, nx = x.shape[0]
         cdef bint fast = self.nsec == 2
         cdef double hb0 = self.sec[0].b0, hb1 = self.sec[0].b1, hb2 = self.sec[0].b2
@@ -922,16 +953,16 @@ cdef class EcgKernel:
         cdef double lb0 = self.sec[1].b0, lb1 = self.sec[1].b1, lb2 = self.sec[1].b2
         cdef double la1 = self.sec[1].a1, la2 = self.sec[1].a2
         cdef double hz1, hz2, lz1, lz2, y0, y1, y2, y3, msum, bsum, prev_x
-        cdef double xv, y, d, m
+        cdef double xv, y, d
         cdef int mpos, W = self.W
-        cdef int64_t n, run_start, since, k, bend, mask = self.mask
+        cdef int64_t n, run_start, rs, eq, since, k, bend, mask = self.mask
         cdef int64_t D = self.D
         cdef int64_t settle = self.settle, flat_len = self.flat_len
         cdef double* rx = self.rx
         cdef double* rd = self.rd
         cdef double* mwi = self.mwi
-        cdef int j
-        cdef uint8_t flag
+        cdef double ms[SEG]
+        cdef int j, cnt
         cdef bint ok
         if not fast:
             for i in range(nx):
@@ -957,13 +988,24 @@ cdef class EcgKernel:
             run_start = self.run_start
             n = self.n
             bend = (self.nb + 1) * D
+            cnt = 0
             ok = self.started and not self.in_gap
             while ok and i < nx:
                 xv = <double> x[i]
-                if not isfinite(xv) or (xv == prev_x and n - run_start + 1 >= flat_len):
+                if not isfinite(xv):
+                    ok = False
                     break
-                if xv != prev_x:
-                    run_start = n
+                # run of equal values, without a branch on the comparison:
+                # equal neighbours are common in quantised ECG (~15% of the
+                # samples of MIT-BIH), so such a branch mispredicts often.
+                # A new value starts a run of 1 < flat_len, so only an equal
+                # one can end the fast path here, exactly as in _feature.
+                eq = xv == prev_x
+                rs = n + ((run_start - n) & -eq)
+                if n - rs + 1 >= flat_len:
+                    ok = False
+                    break
+                run_start = rs
                 prev_x = xv
                 # high-pass then low-pass section (transposed direct form II)
                 y = hb0 * xv + hz1
@@ -986,8 +1028,8 @@ cdef class EcgKernel:
                 n += 1
                 i += 1
                 if n == bend:
-                    # block end: MWI over the last W blocks (as _block_mwi),
-                    # then the detection stage on the block
+                    # block end: MWI over the last W blocks (as _block_mwi);
+                    # the detection stage runs on it in _detect_segment
                     bend += D
                     msum += bsum - mwi[mpos]
                     mwi[mpos] = bsum
@@ -998,13 +1040,10 @@ cdef class EcgKernel:
                         msum = 0.0
                         for j in range(W):
                             msum += mwi[j]
-                    m = msum if since > settle else 0.0
-                    self.n = n
-                    flag = self._close_block(m)
-                    if self.initialized:
-                        self._detect(self.nb - 1, 0.0 if flag & F_GAP else m, flag)
-                    else:
-                        self._after_block()
+                    ms[cnt] = msum if since > settle else 0.0
+                    cnt += 1
+                    if cnt == SEG:
+                        break
             # store state
             self.sec[0].z1 = hz1
             self.sec[0].z2 = hz2
@@ -1020,9 +1059,12 @@ cdef class EcgKernel:
             self.since_valid = since
             self.prev_x = prev_x
             self.run_start = run_start
+            if cnt > 0:
+                self._detect_segment(ms, cnt)
             self.n = n
-            if i >= nx:
-                break
+            if ok or i >= nx:
+                # segment full (or chunk done): continue on the fast path
+                continue
             # general path for this one sample
             if self._feature(<double> x[i]):
                 self._after_block()
