@@ -917,18 +917,124 @@ cdef class EcgKernel:
         # The stage only reads ring samples up to that block end and within
         # the look-back the ring is sized for, so the feature pass having run
         # ahead by up to SEG blocks changes nothing (the ring has room for them).
-        cdef int b
+        #
+        # Blocks without flags, once the levels are learnt, run an inlined
+        # copy of _detect whose per-block state (per-second maximum, MWI peak,
+        # pre-blanking candidate, block count) lives in local variables, so
+        # the compiler keeps it in registers instead of reloading it after
+        # every store to a ring; the rare steps (a second's end, classifying
+        # a candidate, the rhythm check, search-back) call the same methods
+        # as _detect, which never touch that local state. Anything else
+        # (learning period, gap or resume flags) goes through _detect itself.
+        cdef int b = 0
         cdef uint8_t flag
-        cdef double m
-        cdef int64_t D = self.D
-        for b in range(cnt):
-            m = ms[b]
-            self.n = (self.nb + 1) * D
-            flag = self._close_block(m)
-            if self.initialized:
-                self._detect(self.nb - 1, 0.0 if flag & F_GAP else m, flag)
-            else:
-                self._after_block()
+        cdef double m, peak, cur_max, pk_max, last_m, cand_v
+        cdef int64_t D = self.D, bmask = self.bmask, k, nb, pk_idx, pidx, cand_i
+        cdef int64_t lag = self.lag
+        cdef int sec_cnt, tsm, blank
+        cdef int sec_len = self.sec_len, peak_timeout = self.peak_timeout
+        cdef int pre_blank = self.pre_blank
+        cdef bint cand_on
+        cdef double* rm = self.rm
+        cdef uint8_t* rf = self.rf
+        while b < cnt:
+            if not self.initialized or self.blk_flag != 0:
+                m = ms[b]
+                self.n = (self.nb + 1) * D
+                flag = self._close_block(m)
+                if self.initialized:
+                    self._detect(self.nb - 1, 0.0 if flag & F_GAP else m, flag)
+                else:
+                    self._after_block()
+                b += 1
+                continue
+            # a block without flags (as _close_block + _detect with flag 0;
+            # blk_flag stays 0 from here to the end of the segment)
+            self.det_in_gap = False
+            nb = self.nb
+            cur_max = self.cur_max
+            sec_cnt = self.sec_cnt
+            tsm = self.tsm
+            pk_max = self.pk_max
+            pk_idx = self.pk_idx
+            last_m = self.last_m
+            cand_on = self.cand_on
+            cand_v = self.cand_v
+            cand_i = self.cand_i
+            blank = self.blank
+            while b < cnt:
+                m = ms[b]
+                b += 1
+                k = nb
+                rm[k & bmask] = m
+                rf[k & bmask] = 0
+                nb += 1
+                # 0. per-second maxima; relearn the QRS level after a long silence
+                if m > cur_max:
+                    cur_max = m
+                sec_cnt += 1
+                if sec_cnt >= sec_len:
+                    self.smax[self.smax_pos] = cur_max
+                    self.smax_pos = (self.smax_pos + 1) % NBUF
+                    if self.n_smax < NBUF:
+                        self.n_smax += 1
+                    cur_max = 0.0
+                    sec_cnt = 0
+                    if (self.relearn_len > 0 and k - self.quiet_ref > self.relearn_len
+                            and self.n_smax >= 4):
+                        self._relearn(k)
+                # 1. peaks of the MWI
+                peak = 0.0
+                if tsm > 0:
+                    tsm += 1
+                if m > last_m and m > pk_max:
+                    pk_max = m
+                    pk_idx = k
+                    tsm = 1
+                elif pk_max > 0.0 and (m < 0.5 * pk_max or tsm > peak_timeout):
+                    peak = pk_max
+                    pidx = pk_idx
+                    pk_max = 0.0
+                    tsm = 0
+                last_m = m
+                # 2. pre-blanking: keep the largest peak of a burst
+                if peak > 0.0:
+                    if not cand_on:
+                        cand_on = True
+                        cand_v = peak
+                        cand_i = pidx
+                        blank = pre_blank
+                    elif peak > cand_v:
+                        cand_v = peak
+                        cand_i = pidx
+                        blank = pre_blank
+                if cand_on:
+                    blank -= 1
+                    if blank <= 0:
+                        cand_on = False
+                        self.n = (k + 1) * D
+                        self._classify(cand_i, cand_v)
+                # 3. rhythm check of beats detected `lag` blocks ago
+                if self.npend > 0 and k - lag > self.pend_p[0]:
+                    self._decide(k - lag, k)
+                # 4. search-back after an unusually long interval
+                if self.sb_v > 0.0 and <double> k > self.sb_due:
+                    if (self.sb_v > self.sb_ratio * self._threshold()
+                            and (self.last_qrs < 0
+                                 or self.sb_i - self.last_qrs >= self.refractory)):
+                        self._accept(self.sb_i, self.sb_v, self.sb_slope, Q_SEARCHBACK,
+                                     self.sb_r)
+            self.nb = nb
+            self.cur_max = cur_max
+            self.sec_cnt = sec_cnt
+            self.tsm = tsm
+            self.pk_max = pk_max
+            self.pk_idx = pk_idx
+            self.last_m = last_m
+            self.cand_on = cand_on
+            self.cand_v = cand_v
+            self.cand_i = cand_i
+            self.blank = blank
 
     cdef void _run(self, const sample_t[:] x) noexcept nogil:
         # The hot path runs in two passes per segment of at most SEG blocks.
