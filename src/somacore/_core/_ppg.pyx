@@ -70,6 +70,16 @@ from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
 from _stats cimport median_small
 from _types cimport sample_t
 
+# GCC's straight-line (SLP) vectorizer pairs the filter states of the hot
+# loop in _run2 into vector registers, which adds shuffles on the filter's
+# recursion (as in _ecg.pyx). Results are unaffected (no reassociation).
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize("no-tree-slp-vectorize")
+    #endif
+    """
+
 import numpy as np
 
 cdef enum:
@@ -656,6 +666,225 @@ cdef class PpgKernel:
             self._emit()
 
     # ------------------------------------------------------------------ driver
+    cdef void _run2(self, const sample_t[:] xs) noexcept nogil:
+        # _run for the usual two-section band-pass. Same arithmetic in the
+        # same order as _feature + _detect (so bit-identical results), but
+        # the per-sample state lives in plain local variables, which the C
+        # compiler keeps in registers: the filter states of a Biquad array
+        # in a struct went through memory on every sample (a store-to-load
+        # round trip in the filter's recursion), and the struct copies
+        # around every rare call cost more than the call itself.
+        #
+        # A sample takes the fast path when nothing unusual happens to it:
+        # a finite sample, no gap open or pending, and a run of similar
+        # samples shorter than clip_n (checked before any state changes).
+        # Otherwise the state is written back and the sample goes through
+        # _feature and _detect. The rare detection steps (a gap flag at the
+        # sample being decided, the end of a block, the hold check) call the
+        # same methods as _detect with the fields they read written back.
+        cdef Py_ssize_t i = 0, m = xs.shape[0]
+        cdef double* rx = self.rx
+        cdef double* ry = self.ry
+        cdef double* rs = self.rs
+        cdef double* rmp = self.rmp
+        cdef double* rmb = self.rmb
+        cdef uint8_t* rf = self.rf
+        cdef int64_t mask = self.mask, D = self.D, W1 = self.W1, W2 = self.W2
+        cdef int64_t h1 = self.h1, h2 = self.h2, hold = self.hold, clip_n = self.clip_n
+        cdef int64_t mean_n = self.mean_n
+        cdef double inv_w1 = self.inv_w1, inv_w2 = self.inv_w2, inv_mean_n = self.inv_mean_n
+        cdef double beta = self.beta
+        cdef double hb0 = self.h.sec[0].b0, hb1 = self.h.sec[0].b1, hb2 = self.h.sec[0].b2
+        cdef double ha1 = self.h.sec[0].a1, ha2 = self.h.sec[0].a2
+        cdef double lb0 = self.h.sec[1].b0, lb1 = self.h.sec[1].b1, lb2 = self.h.sec[1].b2
+        cdef double la1 = self.h.sec[1].a1, la2 = self.h.sec[1].a2
+        cdef double hz1, hz2, lz1, lz2
+        cdef int64_t n, since, cd1, cd2, nmean, run_len, run_start, b0, yi
+        cdef double sum1, sum2, smean, anchor, xmax, xmin, ymax
+        cdef bint run_clip, in_block
+        cdef double tol, s_cap
+        cdef bint has_p, inrun, slow
+        cdef int64_t p_peak, nl, k, c, kc, j
+        cdef double x, y, d, s, sm, v
+        while i < m:
+            # load state
+            hz1 = self.h.sec[0].z1
+            hz2 = self.h.sec[0].z2
+            lz1 = self.h.sec[1].z1
+            lz2 = self.h.sec[1].z2
+            n = self.h.n
+            since = self.h.since
+            cd1 = self.h.cd1
+            cd2 = self.h.cd2
+            nmean = self.h.nmean
+            run_len = self.h.run_len
+            run_start = self.h.run_start
+            b0 = self.h.b0
+            yi = self.h.yi
+            sum1 = self.h.sum1
+            sum2 = self.h.sum2
+            smean = self.h.smean
+            anchor = self.h.anchor
+            xmax = self.h.xmax
+            xmin = self.h.xmin
+            ymax = self.h.ymax
+            run_clip = self.h.run_clip
+            in_block = self.h.in_block
+            tol = self.tol
+            s_cap = self.s_cap
+            has_p = self.has_p
+            p_peak = self.p_peak
+            slow = True
+            if self.started and not self.in_gap and not self.has_pg:
+                slow = False
+                while i < m:
+                    x = <double> xs[i]
+                    if not isfinite(x):
+                        slow = True
+                        break
+                    # flat-run tracking: samples within +-tol of the run's
+                    # first value; a run reaching clip_n needs _runs
+                    inrun = (run_len > 0) & (fabs(x - anchor) <= tol)
+                    nl = run_len + 1 if inrun else 1
+                    if nl >= clip_n:
+                        slow = True
+                        break
+                    i += 1
+                    # ---- feature stage (as _feature)
+                    k = n & mask
+                    if x > xmax:
+                        xmax = x
+                    elif x < xmin:
+                        xmin = x
+                    run_len = nl
+                    if not inrun:
+                        anchor = x
+                        run_start = n
+                        run_clip = False
+                    # high-pass then low-pass section (transposed direct form II)
+                    y = hb0 * x + hz1
+                    hz1 = hb1 * x - ha1 * y + hz2
+                    hz2 = hb2 * x - ha2 * y
+                    d = y
+                    y = lb0 * d + lz1
+                    lz1 = lb1 * d - la1 * y + lz2
+                    lz2 = lb2 * d - la2 * y
+                    s = y * y if y > 0.0 else 0.0
+                    rs[k] = s
+                    since += 1
+                    if since <= W1:
+                        sum1 += s
+                    else:
+                        sum1 += s - rs[(n - W1) & mask]
+                    if since <= W2:
+                        sum2 += s
+                    else:
+                        sum2 += s - rs[(n - W2) & mask]
+                    cd1 -= 1
+                    if cd1 == 0:
+                        cd1 = RECOMPUTE * W1
+                        sum1 = 0.0
+                        j = n - W1 + 1
+                        while j <= n:
+                            sum1 += rs[j & mask]
+                            j += 1
+                    cd2 -= 1
+                    if cd2 == 0:
+                        cd2 = RECOMPUTE * W2
+                        sum2 = 0.0
+                        j = n - W2 + 1
+                        while j <= n:
+                            sum2 += rs[j & mask]
+                            j += 1
+                    if since >= W2:
+                        rmp[k] = sum1 * inv_w1
+                        rmb[k] = sum2 * inv_w2
+                    else:
+                        rmp[k] = sum1 / (since if since < W1 else W1)
+                        rmb[k] = sum2 / since
+                    rx[k] = x
+                    ry[k] = y
+                    rf[k] = 0
+                    sm = s if s < s_cap else s_cap
+                    nmean += 1
+                    if nmean < mean_n:
+                        smean += (sm - smean) / nmean
+                    else:
+                        smean += (sm - smean) * inv_mean_n
+                    n += 1
+                    # ---- detection stage, D samples behind (as _detect)
+                    if n <= D:
+                        continue
+                    c = n - 1 - D
+                    kc = c & mask
+                    if rf[kc] & F_GAP:
+                        # lost signal at c: _detect itself, on the synced state
+                        self.h.n = n
+                        self.h.smean = smean
+                        self.h.in_block = in_block
+                        self._detect(c)
+                        in_block = self.h.in_block
+                        has_p = self.has_p
+                        p_peak = self.p_peak
+                        continue
+                    if rmp[(c + h1) & mask] > rmb[(c + h2) & mask] + beta * smean:
+                        v = ry[kc]
+                        if not in_block:
+                            in_block = True
+                            b0 = c
+                            ymax = v
+                            yi = c
+                        elif v > ymax:
+                            ymax = v
+                            yi = c
+                    elif in_block:
+                        in_block = False
+                        if c - b0 >= W1:
+                            self.h.n = n
+                            self.h.ymax = ymax
+                            self.h.yi = yi
+                            self._candidate(c - b0)
+                            tol = self.tol
+                            s_cap = self.s_cap
+                            has_p = self.has_p
+                            p_peak = self.p_peak
+                    if has_p and c - p_peak >= hold:
+                        self.h.b0 = b0
+                        self.h.in_block = in_block
+                        self._hold_check(c)
+                        has_p = self.has_p
+                        p_peak = self.p_peak
+            # store state
+            self.h.sec[0].z1 = hz1
+            self.h.sec[0].z2 = hz2
+            self.h.sec[1].z1 = lz1
+            self.h.sec[1].z2 = lz2
+            self.h.n = n
+            self.h.since = since
+            self.h.cd1 = cd1
+            self.h.cd2 = cd2
+            self.h.nmean = nmean
+            self.h.run_len = run_len
+            self.h.run_start = run_start
+            self.h.b0 = b0
+            self.h.yi = yi
+            self.h.sum1 = sum1
+            self.h.sum2 = sum2
+            self.h.smean = smean
+            self.h.anchor = anchor
+            self.h.xmax = xmax
+            self.h.xmin = xmin
+            self.h.ymax = ymax
+            self.h.run_clip = run_clip
+            self.h.in_block = in_block
+            if not slow:
+                break
+            # this one sample through the general path
+            self._feature(<double> xs[i])
+            i += 1
+            if self.h.n > D:
+                self._detect(self.h.n - 1 - D)
+
     cdef void _run(self, const sample_t[:] xs) noexcept nogil:
         # The common case (a finite sample, no gap open or pending, no long
         # run, no block ending) is written out here on a local copy ``h`` of
@@ -683,6 +912,9 @@ cdef class PpgKernel:
         cdef bint has_p = self.has_p
         cdef int64_t p_peak = self.p_peak
         cdef bint plain = self.started and not self.in_gap and not self.has_pg
+        if self.nsec == 2:
+            self._run2(xs)
+            return
         for i in range(m):
             x = <double> xs[i]
             # ---- feature stage
