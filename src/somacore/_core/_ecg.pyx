@@ -66,7 +66,7 @@ from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
-from _stats cimport median_small
+from _stats cimport median8, median_small
 from _types cimport sample_t
 
 # GCC's straight-line (SLP) vectorizer pairs the filter states in the hot loop
@@ -469,8 +469,8 @@ cdef class EcgKernel:
         # Detection threshold between the typical QRS and noise peak: medians,
         # not means, so that a few huge ectopic beats or artefacts do not lift
         # the threshold above the ordinary beats (MIT-BIH 203).
-        cdef double q = median_small(self.qbuf, NBUF)
-        cdef double nz = median_small(self.nbuf, NBUF)
+        cdef double q = median8(self.qbuf)       # NBUF == 8
+        cdef double nz = median8(self.nbuf)
         self.q_med = q
         self.dt_cache = nz + self.th * (q - nz)
         self.rr_cache = _mean(self.rrbuf, NBUF)
