@@ -171,6 +171,7 @@ cdef class PpgKernel:
     cdef bint sig_fresh         # the next finite sample restarts the filters
     cdef int64_t gap_start
     cdef bint has_pg            # a closed gap held back in case the next one touches it
+    cdef int64_t last_gap       # latest sample flagged F_GAP so far, -1 if none
     cdef int64_t pg_a, pg_b
     cdef bint have_ext
     cdef double tol
@@ -273,6 +274,7 @@ cdef class PpgKernel:
         self.nsig = 0
         self.sig_fresh = True
         self.has_pg = False
+        self.last_gap = -1
         self.h.run_len = 0
         self.h.run_clip = False
         self.have_ext = False
@@ -352,6 +354,8 @@ cdef class PpgKernel:
         cdef int i
         cdef double y, s
         self.nsig = n + 1
+        # flags start clear; the decision part sets them (it runs after this)
+        self.rf[k] = 0
         if not isfinite(x):
             self.rx[k] = 0.0
             self.ry[k] = 0.0
@@ -437,6 +441,7 @@ cdef class PpgKernel:
             if not self.in_gap:
                 self._gap_begin(n)
             self.rf[k] = F_GAP
+            self.last_gap = n
             self.h.run_len = 0
             self.h.n = n + 1
             return
@@ -466,6 +471,7 @@ cdef class PpgKernel:
         if self.in_gap:
             # still on a confirmed flat line
             self.rf[k] = F_GAP
+            self.last_gap = n
         else:
             # long-run mean of s for the block offset (cumulative at first,
             # then exponential with memory mean_n)
@@ -498,6 +504,7 @@ cdef class PpgKernel:
             while j <= n:
                 self.rf[j & self.mask] = F_GAP
                 j += 1
+            self.last_gap = n
         elif top:
             # short saturation: a peak on it was cut off
             if not self.h.run_clip:
@@ -572,23 +579,32 @@ cdef class PpgKernel:
         # peak, within onset_win samples, after the previous beat's peak and
         # not across a gap. -1 if there is no sample to look at.
         cdef int64_t lo = p - self.onset_win
-        cdef int64_t j, o = -1, oldest = self.h.n - self.size + 1
-        cdef double best = 0.0
+        cdef int64_t j, o, oldest = self.h.n - self.size + 1
+        cdef double best, v
+        cdef double* rx = self.rx
+        cdef int64_t mask = self.mask
         if prev >= 0 and lo <= prev:
             lo = prev + 1
         if lo < oldest:
             lo = oldest
         if lo < 0:
             lo = 0
-        j = p - 1
-        while j >= lo:
-            if self.rf[j & self.mask] & F_GAP:
-                break
-            # strict < scanning backwards keeps the latest of equal minima
-            if o < 0 or self.rx[j & self.mask] < best:
-                best = self.rx[j & self.mask]
-                o = j
-            j -= 1
+        if self.last_gap >= lo:
+            # the window ends just after the latest gap sample in it
+            j = p - 1
+            while j >= lo and not (self.rf[j & mask] & F_GAP):
+                j -= 1
+            lo = j + 1
+        if lo > p - 1:
+            return -1
+        # the latest of equal minima: a forward scan taking every value <=
+        # the minimum so far, written as selects (min, conditional move)
+        best = rx[lo & mask]
+        o = lo
+        for j in range(lo + 1, p):
+            v = rx[j & mask]
+            o = j if v <= best else o
+            best = best if best < v else v
         return o
 
     cdef inline void _emit(self) noexcept nogil:
@@ -727,6 +743,7 @@ cdef class PpgKernel:
         cdef double* rs = self.rs
         cdef double* rmp = self.rmp
         cdef double* rmb = self.rmb
+        cdef uint8_t* rf = self.rf
         cdef int64_t mask = self.mask, W1 = self.W1, W2 = self.W2
         cdef double inv_w1 = self.inv_w1, inv_w2 = self.inv_w2
         cdef double hb0 = self.sec0[0].b0, hb1 = self.sec0[0].b1, hb2 = self.sec0[0].b2
@@ -778,6 +795,7 @@ cdef class PpgKernel:
                         rmb[k] = sum2 * inv_w2
                         rx[k] = x
                         ry[k] = y
+                        rf[k] = 0
                         n += 1
                         i += 1
                         if i >= e2:
@@ -838,6 +856,7 @@ cdef class PpgKernel:
                     rmb[k] = sum2 / since
                 rx[k] = x
                 ry[k] = y
+                rf[k] = 0
                 n += 1
                 i += 1
                 if i >= end:
@@ -882,11 +901,12 @@ cdef class PpgKernel:
         cdef bint run_clip, in_block
         cdef double tol, s_cap
         cdef bint has_p, inrun, slow
-        cdef int64_t p_peak, nl, k, c, kc
+        cdef int64_t p_peak, nl, k, c, kc, n_in
         cdef double x, s, sm, v
         while i < end:
             # load state
             n = self.h.n
+            n_in = n
             nmean = self.h.nmean
             run_len = self.h.run_len
             run_start = self.h.run_start
@@ -926,12 +946,13 @@ cdef class PpgKernel:
                         xmax = x
                     elif x < xmin:
                         xmin = x
-                    # as selects, not a branch (see somacore_run_anchor)
+                    # as a select, not a branch (see somacore_run_anchor).
+                    # run_start is n - run_len + 1 and run_clip is False on
+                    # the fast path (a run that reached clip_n has ended):
+                    # both are written back when the state is stored. The
+                    # flags were cleared by the signal part.
                     run_len = nl
                     anchor = somacore_run_anchor(anchor, x, tol)
-                    run_start = run_start if inrun else n
-                    run_clip = run_clip & inrun
-                    rf[k] = 0
                     s = rs[k]
                     sm = s if s < s_cap else s_cap
                     nmean += 1
@@ -983,6 +1004,10 @@ cdef class PpgKernel:
                         has_p = self.has_p
                         p_peak = self.p_peak
             # store state
+            if n > n_in:
+                # after at least one fast sample (see above)
+                run_start = n - run_len
+                run_clip = False
             self.h.n = n
             self.h.nmean = nmean
             self.h.run_len = run_len
