@@ -62,7 +62,7 @@ Unusable signal:
 cimport cython
 from libc.math cimport INFINITY, fabs, isfinite
 from libc.stdlib cimport free, malloc
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport INT64_MAX, int64_t, uint8_t
 from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
@@ -900,8 +900,11 @@ cdef class PpgKernel:
         cdef double smean, anchor, xmax, xmin, ymax
         cdef bint run_clip, in_block
         cdef double tol, s_cap
-        cdef bint has_p, inrun, slow
-        cdef int64_t p_peak, nl, k, c, kc, n_in
+        cdef bint inrun, slow
+        cdef int64_t hold_at, nl, k, c, kc, n_in
+        # ring offsets from the newest sample n + 1 (after its increment) of
+        # the sample being decided (c = n - 1 - D) and of its centred averages
+        cdef int64_t offc = -1 - D, off1 = h1 - 1 - D, off2 = h2 - 1 - D
         cdef double x, s, sm, v
         while i < end:
             # load state
@@ -921,8 +924,8 @@ cdef class PpgKernel:
             in_block = self.h.in_block
             tol = self.tol
             s_cap = self.s_cap
-            has_p = self.has_p
-            p_peak = self.p_peak
+            # the hold check fires once c reaches hold_at (never without a held beat)
+            hold_at = self.p_peak + hold if self.has_p else INT64_MAX
             slow = True
             if self.started and not self.in_gap and not self.has_pg and run_len > 0:
                 slow = False
@@ -964,7 +967,7 @@ cdef class PpgKernel:
                     # ---- detection stage, D samples behind (as _detect)
                     if n <= D:
                         continue
-                    c = n - 1 - D
+                    c = n + offc
                     kc = c & mask
                     if rf[kc] & F_GAP:
                         # lost signal at c: _detect itself, on the synced state
@@ -973,10 +976,9 @@ cdef class PpgKernel:
                         self.h.in_block = in_block
                         self._detect(c)
                         in_block = self.h.in_block
-                        has_p = self.has_p
-                        p_peak = self.p_peak
+                        hold_at = self.p_peak + hold if self.has_p else INT64_MAX
                         continue
-                    if rmp[(c + h1) & mask] > rmb[(c + h2) & mask] + beta * smean:
+                    if rmp[(n + off1) & mask] > rmb[(n + off2) & mask] + beta * smean:
                         v = ry[kc]
                         if not in_block:
                             in_block = True
@@ -995,14 +997,13 @@ cdef class PpgKernel:
                             self._candidate(c - b0)
                             tol = self.tol
                             s_cap = self.s_cap
-                            has_p = self.has_p
-                            p_peak = self.p_peak
-                    if has_p and c - p_peak >= hold:
+                            hold_at = self.p_peak + hold if self.has_p else INT64_MAX
+                    if c >= hold_at:
+                        # (c - p_peak >= hold with a held beat)
                         self.h.b0 = b0
                         self.h.in_block = in_block
                         self._hold_check(c)
-                        has_p = self.has_p
-                        p_peak = self.p_peak
+                        hold_at = self.p_peak + hold if self.has_p else INT64_MAX
             # store state
             if n > n_in:
                 # after at least one fast sample (see above)
