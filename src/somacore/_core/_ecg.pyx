@@ -534,15 +534,16 @@ cdef class EcgKernel:
             lo = 0
         if lo < self.n - self.mask:
             lo = self.n - self.mask
+        # (the largest and the smallest value and their first positions, as
+        # selects: max/min instructions and conditional moves, no branches;
+        # mx >= 0 >= mn throughout, so a new maximum is never a new minimum)
         j = lo
         while j <= e:
             v = self.rd[j & self.mask]
-            if v > mx:
-                mx = v
-                jmax = j
-            elif v < mn:
-                mn = v
-                jmin = j
+            jmax = j if v > mx else jmax
+            mx = v if v > mx else mx
+            jmin = j if v < mn else jmin
+            mn = v if v < mn else mn
             j += 1
         mn = -mn
         slope[0] = mx if mx > mn else mn
@@ -575,10 +576,10 @@ cdef class EcgKernel:
         r = a
         j = a
         while j <= b:
+            # (first largest, as selects: see _slopes)
             v = fabs(self.rx[j & self.mask] - base)
-            if v > best:
-                best = v
-                r = j
+            r = j if v > best else r
+            best = v if v > best else best
             j += 1
         return r
 
