@@ -129,6 +129,35 @@ def test_fast_path_equals_general_path(fs_to):
         np.testing.assert_array_equal(a, b)
 
 
+def test_v3_build_equals_baseline_build():
+    # On Linux x86-64 the kernels are also built for x86-64-v3 and used when the
+    # CPU runs them; that build must give exactly the baseline build's beats.
+    import importlib
+
+    from somacore._core import _cpu_has_v3
+    from somacore.beats import _ecg_kernel_args
+
+    try:
+        v3 = importlib.import_module("somacore._core._ecg_v3")
+    except ImportError:
+        pytest.skip("no x86-64-v3 build on this platform")
+    if not _cpu_has_v3():
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    from somacore._core._ecg import EcgKernel
+
+    x, fs, _, _ = ecg_record("mitdb", "203", 300.0)
+    x = x.astype(np.float64)
+    x[40_000:40_500] = np.nan
+    x[70_000:70_200] = x[70_000]
+    for dec in (None, 1):
+        args = _ecg_kernel_args(fs, EcgParams(), dec)
+        a = _kernel_beats(EcgKernel(*args), x, [50_000])
+        b = _kernel_beats(v3.EcgKernel(*args), x, [50_000])
+        assert a[0].size > 400
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
 @pytest.mark.parametrize("fs_to", [250.0, 1000.0])
 def test_stream_equals_batch_decimated_rates(fs_to):
     # the detection stage runs per block of D samples (D = 2 at 250 Hz, 10 at

@@ -135,6 +135,37 @@ def test_fast_path_equals_general_path():
         np.testing.assert_array_equal(a, b)
 
 
+def test_v3_build_equals_baseline_build():
+    # On Linux x86-64 the kernel is also built for x86-64-v3 and used when the
+    # CPU runs it; that build must give exactly the baseline build's pulses.
+    import importlib
+
+    from somacore._core._ppg import PpgKernel
+
+    from somacore._core import _cpu_has_v3
+    from somacore.pulse import _ppg_kernel_args
+
+    try:
+        v3 = importlib.import_module("somacore._core._ppg_v3")
+    except ImportError:
+        pytest.skip("no x86-64-v3 build on this platform")
+    if not _cpu_has_v3():
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    _, ppg = _a103l()
+    x = _with_gaps(ppg)
+    args = _ppg_kernel_args(A103L_FS, PpgParams())
+    a = _run_kernel(PpgKernel(*args), x)
+    b = _run_kernel(v3.PpgKernel(*args), x)
+    assert a[0].size > 200
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def _run_kernel(kernel, x):
+    parts = [kernel.process(x), kernel.flush()]
+    return [np.concatenate([p[j] for p in parts]) for j in range(4)]
+
+
 def test_sample_by_sample_equals_batch():
     _, ppg = _a103l()
     x = _with_gaps(ppg)[:30_000]

@@ -180,8 +180,9 @@ class EcgParams:
 
 
 def _ecg_kernel(fs: float, params: EcgParams, decimation: int | None = None):
-    from somacore._core._ecg import EcgKernel
+    from somacore._core import kernel_module
 
+    EcgKernel = kernel_module("_ecg").EcgKernel
     try:
         args = _ecg_kernel_args(fs, params, decimation)
     except TypeError:  # unhashable parameters (e.g. a list for band_hz): no cache

@@ -165,8 +165,9 @@ def ppg_kernel(fs: float, params: PpgParams | None = None):
         onsets)``: int64 peak samples, uint8 quality flags, int64 (k, 2) gap
         ranges ``[start, stop)`` and int64 onset samples (-1 where none).
     """
-    from somacore._core._ppg import PpgKernel
+    from somacore._core import kernel_module
 
+    PpgKernel = kernel_module("_ppg").PpgKernel
     p = params if params is not None else PpgParams()
     if not isinstance(p, PpgParams):
         raise TypeError(f"params must be a PpgParams, got {type(p).__name__}.")
