@@ -89,6 +89,75 @@ def test_stream_single_samples_equals_batch():
     _same(_stream(x, fs, list(range(1, x.size))), somacore.detect_beats(x, fs=fs))
 
 
+def _kernel_beats(kernel, x, cuts):
+    parts, i = [], 0
+    for c in [*cuts, x.size]:
+        parts.append(kernel.process(x[i:c]))
+        i = c
+    parts.append(kernel.flush())
+    return [np.concatenate([p[j] for p in parts]) for j in range(3)]
+
+
+@pytest.mark.parametrize("fs_to", [360.0, 1000.0])
+def test_fast_path_equals_general_path(fs_to):
+    # The kernel runs the usual two-section band-pass on a fast path (feature
+    # pass over a segment of blocks, then the detection pass); any other
+    # cascade takes the plain per-sample path. An identity section appended
+    # to the cascade changes no value (y + 0), so both paths must give the
+    # same beats, on a record with a gap, a flat run and clipping, in chunks
+    # that end anywhere (inside segments and blocks).
+    from somacore._core._ecg import EcgKernel
+
+    from somacore.beats import _ecg_kernel_args
+
+    x, fs, _, _ = ecg_record("mitdb", "203", 120.0)
+    t = np.arange(int(x.size * fs_to / fs)) / fs_to
+    y = np.interp(t, np.arange(x.size) / fs, x.astype(np.float64))
+    y[int(30.1 * fs_to):int(31.4 * fs_to)] = np.nan
+    y[int(60.2 * fs_to):int(61.0 * fs_to)] = y[int(60.2 * fs_to)]
+    y[int(80.3 * fs_to):int(80.9 * fs_to)] = np.minimum(y[int(80.3 * fs_to):int(80.9 * fs_to)], 0.1)
+    args = list(_ecg_kernel_args(fs_to, EcgParams(), None))
+    assert args[1].shape == (2, 5)
+    slow_args = list(args)
+    slow_args[1] = np.ascontiguousarray(np.vstack([args[1], [1.0, 0.0, 0.0, 0.0, 0.0]]))
+    rng = np.random.default_rng(3)
+    cuts = sorted(rng.integers(0, y.size, 40).tolist())
+    fast = _kernel_beats(EcgKernel(*args), y, cuts)
+    slow = _kernel_beats(EcgKernel(*slow_args), y, [])
+    assert fast[0].size > 100 and fast[2].shape[0] >= 2
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_v3_build_equals_baseline_build():
+    # On Linux x86-64 the kernels are also built for x86-64-v3 and used when the
+    # CPU runs them; that build must give exactly the baseline build's beats.
+    import importlib
+
+    from somacore._core import _cpu_has_v3
+    from somacore.beats import _ecg_kernel_args
+
+    try:
+        v3 = importlib.import_module("somacore._core._ecg_v3")
+    except ImportError:
+        pytest.skip("no x86-64-v3 build on this platform")
+    if not _cpu_has_v3():
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    from somacore._core._ecg import EcgKernel
+
+    x, fs, _, _ = ecg_record("mitdb", "203", 300.0)
+    x = x.astype(np.float64)
+    x[40_000:40_500] = np.nan
+    x[70_000:70_200] = x[70_000]
+    for dec in (None, 1):
+        args = _ecg_kernel_args(fs, EcgParams(), dec)
+        a = _kernel_beats(EcgKernel(*args), x, [50_000])
+        b = _kernel_beats(v3.EcgKernel(*args), x, [50_000])
+        assert a[0].size > 400
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
 @pytest.mark.parametrize("fs_to", [250.0, 1000.0])
 def test_stream_equals_batch_decimated_rates(fs_to):
     # the detection stage runs per block of D samples (D = 2 at 250 Hz, 10 at

@@ -99,6 +99,73 @@ def test_streaming_equals_batch(chunks, gaps):
         np.testing.assert_array_equal(a, b)
 
 
+def test_fast_path_equals_general_path():
+    # The kernel runs the usual two-section band-pass on a fast path (signal
+    # pass over a segment, then the decision pass); any other cascade takes
+    # the plain per-sample path. An identity section appended to the cascade
+    # changes no value (y + 0), so both paths must give the same pulses, on a
+    # record with lost samples, a flat line and clipping, in chunks that end
+    # anywhere (inside and across the fast path's segments).
+    from somacore._core._ppg import PpgKernel
+
+    from somacore.pulse import _ppg_kernel_args
+
+    _, ppg = _a103l()
+    x = _with_gaps(ppg)
+    x[40_000:40_300] = np.minimum(x[40_000:40_300], np.percentile(ppg, 90))
+    args = list(_ppg_kernel_args(A103L_FS, PpgParams()))
+    assert args[0].shape == (2, 5)
+    slow_args = list(args)
+    slow_args[0] = np.ascontiguousarray(np.vstack([args[0], [1.0, 0.0, 0.0, 0.0, 0.0]]))
+
+    def run(kernel, cuts):
+        parts, i = [], 0
+        for c in [*cuts, x.size]:
+            parts.append(kernel.process(x[i:c]))
+            i = c
+        parts.append(kernel.flush())
+        return [np.concatenate([p[j] for p in parts]) for j in range(4)]
+
+    rng = np.random.default_rng(5)
+    cuts = [*rng.integers(0, x.size, 40).tolist(), x.size - 511, x.size - 1]
+    fast = run(PpgKernel(*args), sorted(cuts))
+    slow = run(PpgKernel(*slow_args), [])
+    assert fast[0].size > 200 and fast[2].shape[0] >= 2
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_v3_build_equals_baseline_build():
+    # On Linux x86-64 the kernel is also built for x86-64-v3 and used when the
+    # CPU runs it; that build must give exactly the baseline build's pulses.
+    import importlib
+
+    from somacore._core._ppg import PpgKernel
+
+    from somacore._core import _cpu_has_v3
+    from somacore.pulse import _ppg_kernel_args
+
+    try:
+        v3 = importlib.import_module("somacore._core._ppg_v3")
+    except ImportError:
+        pytest.skip("no x86-64-v3 build on this platform")
+    if not _cpu_has_v3():
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    _, ppg = _a103l()
+    x = _with_gaps(ppg)
+    args = _ppg_kernel_args(A103L_FS, PpgParams())
+    a = _run_kernel(PpgKernel(*args), x)
+    b = _run_kernel(v3.PpgKernel(*args), x)
+    assert a[0].size > 200
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def _run_kernel(kernel, x):
+    parts = [kernel.process(x), kernel.flush()]
+    return [np.concatenate([p[j] for p in parts]) for j in range(4)]
+
+
 def test_sample_by_sample_equals_batch():
     _, ppg = _a103l()
     x = _with_gaps(ppg)[:30_000]

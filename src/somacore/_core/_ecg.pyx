@@ -66,7 +66,7 @@ from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
-from _stats cimport median_small
+from _stats cimport median8, median_small
 from _types cimport sample_t
 
 # GCC's straight-line (SLP) vectorizer pairs the filter states in the hot loop
@@ -88,6 +88,7 @@ cdef enum:
     PMAX = 64       # beats held by the rhythm check
     NLRR = 16       # emitted log-RR history
     NLOG = 2048     # table of log(k) for the intervals (in blocks) of the rhythm check
+    SEG = 256       # blocks per segment of the fast path in _run (feature pass, then detection)
     # flags stored per sample in the ring
     F_GAP = 1
     F_RESUME = 2
@@ -260,7 +261,9 @@ cdef class EcgKernel:
         while bsize < nblk:
             bsize <<= 1
         self.bmask = bsize - 1
-        while size < nblk * D + flat_len + bls_win + 4 * loc_half + gdelay + 64:
+        # (plus SEG blocks: the fast path's feature pass runs that far ahead
+        # of the detection stage)
+        while size < (nblk + SEG) * D + flat_len + bls_win + 4 * loc_half + gdelay + 64:
             size <<= 1
         self.mask = size - 1
         self.rx = <double*> malloc(size * sizeof(double))
@@ -466,8 +469,8 @@ cdef class EcgKernel:
         # Detection threshold between the typical QRS and noise peak: medians,
         # not means, so that a few huge ectopic beats or artefacts do not lift
         # the threshold above the ordinary beats (MIT-BIH 203).
-        cdef double q = median_small(self.qbuf, NBUF)
-        cdef double nz = median_small(self.nbuf, NBUF)
+        cdef double q = median8(self.qbuf)       # NBUF == 8
+        cdef double nz = median8(self.nbuf)
         self.q_med = q
         self.dt_cache = nz + self.th * (q - nz)
         self.rr_cache = _mean(self.rrbuf, NBUF)
@@ -531,15 +534,16 @@ cdef class EcgKernel:
             lo = 0
         if lo < self.n - self.mask:
             lo = self.n - self.mask
+        # (the largest and the smallest value and their first positions, as
+        # selects: max/min instructions and conditional moves, no branches;
+        # mx >= 0 >= mn throughout, so a new maximum is never a new minimum)
         j = lo
         while j <= e:
             v = self.rd[j & self.mask]
-            if v > mx:
-                mx = v
-                jmax = j
-            elif v < mn:
-                mn = v
-                jmin = j
+            jmax = j if v > mx else jmax
+            mx = v if v > mx else mx
+            jmin = j if v < mn else jmin
+            mn = v if v < mn else mn
             j += 1
         mn = -mn
         slope[0] = mx if mx > mn else mn
@@ -572,10 +576,10 @@ cdef class EcgKernel:
         r = a
         j = a
         while j <= b:
+            # (first largest, as selects: see _slopes)
             v = fabs(self.rx[j & self.mask] - base)
-            if v > best:
-                best = v
-                r = j
+            r = j if v > best else r
+            best = v if v > best else best
             j += 1
         return r
 
@@ -906,15 +910,149 @@ cdef class EcgKernel:
                 self._detect_at(k)
                 k += 1
 
+    cdef void _detect_segment(self, const double* ms, int cnt) noexcept nogil:
+        # Detection stage on `cnt` blocks closed by the fast feature pass of
+        # _run, with MWI values ms[0..cnt-1]: exactly what the per-sample path
+        # does at each block end (store the block, then detect), with
+        # ``self.n`` set to the block's end as it was when that block closed.
+        # The stage only reads ring samples up to that block end and within
+        # the look-back the ring is sized for, so the feature pass having run
+        # ahead by up to SEG blocks changes nothing (the ring has room for them).
+        #
+        # Blocks without flags, once the levels are learnt, run an inlined
+        # copy of _detect whose per-block state (per-second maximum, MWI peak,
+        # pre-blanking candidate, block count) lives in local variables, so
+        # the compiler keeps it in registers instead of reloading it after
+        # every store to a ring; the rare steps (a second's end, classifying
+        # a candidate, the rhythm check, search-back) call the same methods
+        # as _detect, which never touch that local state. Anything else
+        # (learning period, gap or resume flags) goes through _detect itself.
+        cdef int b = 0
+        cdef uint8_t flag
+        cdef double m, peak, cur_max, pk_max, last_m, cand_v
+        cdef int64_t D = self.D, bmask = self.bmask, k, nb, pk_idx, pidx, cand_i
+        cdef int64_t lag = self.lag
+        cdef int sec_cnt, tsm, blank
+        cdef int sec_len = self.sec_len, peak_timeout = self.peak_timeout
+        cdef int pre_blank = self.pre_blank
+        cdef bint cand_on
+        cdef double* rm = self.rm
+        cdef uint8_t* rf = self.rf
+        while b < cnt:
+            if not self.initialized or self.blk_flag != 0:
+                m = ms[b]
+                self.n = (self.nb + 1) * D
+                flag = self._close_block(m)
+                if self.initialized:
+                    self._detect(self.nb - 1, 0.0 if flag & F_GAP else m, flag)
+                else:
+                    self._after_block()
+                b += 1
+                continue
+            # a block without flags (as _close_block + _detect with flag 0;
+            # blk_flag stays 0 from here to the end of the segment)
+            self.det_in_gap = False
+            nb = self.nb
+            cur_max = self.cur_max
+            sec_cnt = self.sec_cnt
+            tsm = self.tsm
+            pk_max = self.pk_max
+            pk_idx = self.pk_idx
+            last_m = self.last_m
+            cand_on = self.cand_on
+            cand_v = self.cand_v
+            cand_i = self.cand_i
+            blank = self.blank
+            while b < cnt:
+                m = ms[b]
+                b += 1
+                k = nb
+                rm[k & bmask] = m
+                rf[k & bmask] = 0
+                nb += 1
+                # 0. per-second maxima; relearn the QRS level after a long silence
+                if m > cur_max:
+                    cur_max = m
+                sec_cnt += 1
+                if sec_cnt >= sec_len:
+                    self.smax[self.smax_pos] = cur_max
+                    self.smax_pos = (self.smax_pos + 1) % NBUF
+                    if self.n_smax < NBUF:
+                        self.n_smax += 1
+                    cur_max = 0.0
+                    sec_cnt = 0
+                    if (self.relearn_len > 0 and k - self.quiet_ref > self.relearn_len
+                            and self.n_smax >= 4):
+                        self._relearn(k)
+                # 1. peaks of the MWI
+                peak = 0.0
+                if tsm > 0:
+                    tsm += 1
+                if m > last_m and m > pk_max:
+                    pk_max = m
+                    pk_idx = k
+                    tsm = 1
+                elif pk_max > 0.0 and (m < 0.5 * pk_max or tsm > peak_timeout):
+                    peak = pk_max
+                    pidx = pk_idx
+                    pk_max = 0.0
+                    tsm = 0
+                last_m = m
+                # 2. pre-blanking: keep the largest peak of a burst
+                if peak > 0.0:
+                    if not cand_on:
+                        cand_on = True
+                        cand_v = peak
+                        cand_i = pidx
+                        blank = pre_blank
+                    elif peak > cand_v:
+                        cand_v = peak
+                        cand_i = pidx
+                        blank = pre_blank
+                if cand_on:
+                    blank -= 1
+                    if blank <= 0:
+                        cand_on = False
+                        self.n = (k + 1) * D
+                        self._classify(cand_i, cand_v)
+                # 3. rhythm check of beats detected `lag` blocks ago
+                if self.npend > 0 and k - lag > self.pend_p[0]:
+                    self._decide(k - lag, k)
+                # 4. search-back after an unusually long interval
+                if self.sb_v > 0.0 and <double> k > self.sb_due:
+                    if (self.sb_v > self.sb_ratio * self._threshold()
+                            and (self.last_qrs < 0
+                                 or self.sb_i - self.last_qrs >= self.refractory)):
+                        self._accept(self.sb_i, self.sb_v, self.sb_slope, Q_SEARCHBACK,
+                                     self.sb_r)
+            self.nb = nb
+            self.cur_max = cur_max
+            self.sec_cnt = sec_cnt
+            self.tsm = tsm
+            self.pk_max = pk_max
+            self.pk_idx = pk_idx
+            self.last_m = last_m
+            self.cand_on = cand_on
+            self.cand_v = cand_v
+            self.cand_i = cand_i
+            self.blank = blank
+
     cdef void _run(self, const sample_t[:] x) noexcept nogil:
-        # The hot path keeps the feature-stage state in local variables, which
-        # the C compiler holds in registers (stores into the object's fields
-        # would have to be reloaded after every ring-buffer write, since the
-        # pointers might alias). Anything unusual (start, non-finite sample,
-        # flat run reaching flat_len, gap end) takes the general path
-        # ``_feature`` with the state written back, so both paths run the
-        # same arithmetic in the same order and give identical results
-        # (the block end here is ``_block_mwi`` + ``_close_block``).
+        # The hot path runs in two passes per segment of at most SEG blocks.
+        # The feature pass keeps the feature-stage state in local variables,
+        # which the C compiler holds in registers (stores into the object's
+        # fields would have to be reloaded after every ring-buffer write,
+        # since the pointers might alias), and only collects the MWI value of
+        # each block; the detection pass then runs the detection stage on
+        # those blocks (_detect_segment). Keeping the detection code out of
+        # the per-sample loop frees registers and instructions there; the
+        # result is the same as running both per sample, because detection
+        # never feeds back into the feature stage and only looks back.
+        # Anything unusual (start, non-finite sample, flat run reaching
+        # flat_len, gap end) takes the general path ``_feature`` with the
+        # state written back and the segment's blocks detected first, so all
+        # paths run the same arithmetic in the same order and give identical
+        # results (the block end here is ``_block_mwi`` + ``_close_block``).
         cdef Py_ssize_t i, nx = x.shape[0]
         cdef bint fast = self.nsec == 2
         cdef double hb0 = self.sec[0].b0, hb1 = self.sec[0].b1, hb2 = self.sec[0].b2
@@ -922,16 +1060,16 @@ cdef class EcgKernel:
         cdef double lb0 = self.sec[1].b0, lb1 = self.sec[1].b1, lb2 = self.sec[1].b2
         cdef double la1 = self.sec[1].a1, la2 = self.sec[1].a2
         cdef double hz1, hz2, lz1, lz2, y0, y1, y2, y3, msum, bsum, prev_x
-        cdef double xv, y, d, m
+        cdef double xv, y, d
         cdef int mpos, W = self.W
-        cdef int64_t n, run_start, since, k, bend, mask = self.mask
+        cdef int64_t n, run_start, rs, eq, since, k, bend, mask = self.mask
         cdef int64_t D = self.D
         cdef int64_t settle = self.settle, flat_len = self.flat_len
         cdef double* rx = self.rx
         cdef double* rd = self.rd
         cdef double* mwi = self.mwi
-        cdef int j
-        cdef uint8_t flag
+        cdef double ms[SEG]
+        cdef int j, cnt
         cdef bint ok
         if not fast:
             for i in range(nx):
@@ -957,13 +1095,24 @@ cdef class EcgKernel:
             run_start = self.run_start
             n = self.n
             bend = (self.nb + 1) * D
+            cnt = 0
             ok = self.started and not self.in_gap
             while ok and i < nx:
                 xv = <double> x[i]
-                if not isfinite(xv) or (xv == prev_x and n - run_start + 1 >= flat_len):
+                if not isfinite(xv):
+                    ok = False
                     break
-                if xv != prev_x:
-                    run_start = n
+                # run of equal values, without a branch on the comparison:
+                # equal neighbours are common in quantised ECG (~15% of the
+                # samples of MIT-BIH), so such a branch mispredicts often.
+                # A new value starts a run of 1 < flat_len, so only an equal
+                # one can end the fast path here, exactly as in _feature.
+                eq = xv == prev_x
+                rs = n + ((run_start - n) & -eq)
+                if n - rs + 1 >= flat_len:
+                    ok = False
+                    break
+                run_start = rs
                 prev_x = xv
                 # high-pass then low-pass section (transposed direct form II)
                 y = hb0 * xv + hz1
@@ -986,8 +1135,8 @@ cdef class EcgKernel:
                 n += 1
                 i += 1
                 if n == bend:
-                    # block end: MWI over the last W blocks (as _block_mwi),
-                    # then the detection stage on the block
+                    # block end: MWI over the last W blocks (as _block_mwi);
+                    # the detection stage runs on it in _detect_segment
                     bend += D
                     msum += bsum - mwi[mpos]
                     mwi[mpos] = bsum
@@ -998,13 +1147,10 @@ cdef class EcgKernel:
                         msum = 0.0
                         for j in range(W):
                             msum += mwi[j]
-                    m = msum if since > settle else 0.0
-                    self.n = n
-                    flag = self._close_block(m)
-                    if self.initialized:
-                        self._detect(self.nb - 1, 0.0 if flag & F_GAP else m, flag)
-                    else:
-                        self._after_block()
+                    ms[cnt] = msum if since > settle else 0.0
+                    cnt += 1
+                    if cnt == SEG:
+                        break
             # store state
             self.sec[0].z1 = hz1
             self.sec[0].z2 = hz2
@@ -1020,9 +1166,12 @@ cdef class EcgKernel:
             self.since_valid = since
             self.prev_x = prev_x
             self.run_start = run_start
+            if cnt > 0:
+                self._detect_segment(ms, cnt)
             self.n = n
-            if i >= nx:
-                break
+            if ok or i >= nx:
+                # segment full (or chunk done): continue on the fast path
+                continue
             # general path for this one sample
             if self._feature(<double> x[i]):
                 self._after_block()

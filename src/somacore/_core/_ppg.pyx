@@ -62,13 +62,48 @@ Unusable signal:
 cimport cython
 from libc.math cimport INFINITY, fabs, isfinite
 from libc.stdlib cimport free, malloc
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport INT64_MAX, int64_t, uint8_t
 from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
-from _stats cimport median_small
+from _stats cimport median8, median_small
 from _types cimport sample_t
+
+# GCC's straight-line (SLP) vectorizer pairs the filter states of the hot
+# loop in _run2 into vector registers, which adds shuffles on the filter's
+# recursion (as in _ecg.pyx). Results are unaffected (no reassociation).
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize("no-tree-slp-vectorize")
+    #endif
+    """
+
+# The flat-run anchor update of _decide2 as a select rather than a branch:
+# on a pulse wave a sample leaves or stays in the current run almost at
+# random (about every third sample flips), so a branch mispredicts often,
+# and GCC keeps a branch for a conditional double assignment.
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    /* anchor if |x - anchor| <= tol, else x: the same comparison as the C
+       expression (ordered: false for NaN), computed as a mask */
+    static inline double somacore_run_anchor(double anchor, double x, double tol) {
+        __m128d a = _mm_set_sd(anchor), v = _mm_set_sd(x);
+        __m128d d = _mm_andnot_pd(_mm_set_sd(-0.0), _mm_sub_sd(v, a));
+        __m128d m = _mm_cmple_sd(d, _mm_set_sd(tol));
+        return _mm_cvtsd_f64(_mm_or_pd(_mm_and_pd(m, a), _mm_andnot_pd(m, v)));
+    }
+    #else
+    #include <math.h>
+    static inline double somacore_run_anchor(double anchor, double x, double tol) {
+        return fabs(x - anchor) <= tol ? anchor : x;
+    }
+    #endif
+    """
+    double somacore_run_anchor(double anchor, double x, double tol) noexcept nogil
 
 import numpy as np
 
@@ -76,6 +111,7 @@ cdef enum:
     MAX_SECTIONS = 8
     NAMP = 8
     RECOMPUTE = 16
+    SEG = 512       # samples per segment of the two-pass fast path (_run)
     # flags stored per sample in the ring
     F_GAP = 1
     F_RESUME = 2
@@ -130,9 +166,12 @@ cdef class PpgKernel:
     cdef uint8_t* rf            # per-sample flags
     # --- feature stage ---
     cdef double s_cap           # cap on the samples entering smean (inf until known)
-    cdef bint started, in_gap, gap_nan
+    cdef bint started, in_gap
+    cdef int64_t nsig           # samples through the signal part (_signal)
+    cdef bint sig_fresh         # the next finite sample restarts the filters
     cdef int64_t gap_start
     cdef bint has_pg            # a closed gap held back in case the next one touches it
+    cdef int64_t last_gap       # latest sample flagged F_GAP so far, -1 if none
     cdef int64_t pg_a, pg_b
     cdef bint have_ext
     cdef double tol
@@ -201,7 +240,8 @@ cdef class PpgKernel:
             self.D = self.ext_hi + self.run_gap_n + 1
         # The ring reaches back from the newest sample over the look-ahead,
         # the longest block, the peak search and the onset window.
-        need = <int64_t> self.D + self.W2 + max_block + self.ext_lo + onset_win + 64
+        # (plus SEG: the signal part of the fast path runs that far ahead)
+        need = <int64_t> self.D + self.W2 + max_block + self.ext_lo + onset_win + 64 + SEG
         while size < need:
             size <<= 1
         self.size = size
@@ -231,8 +271,10 @@ cdef class PpgKernel:
         self.h.nmean = 0
         self.started = False
         self.in_gap = False
-        self.gap_nan = False
+        self.nsig = 0
+        self.sig_fresh = True
         self.has_pg = False
+        self.last_gap = -1
         self.h.run_len = 0
         self.h.run_clip = False
         self.have_ext = False
@@ -292,22 +334,29 @@ cdef class PpgKernel:
         self.in_gap = False
 
     # ------------------------------------------------------------ feature stage
-    cdef inline void _feature(self, double x) noexcept nogil:
-        cdef int64_t n = self.h.n
+    # The feature stage is two parts with no feedback between them, so that
+    # the two-section fast path can run them as separate passes (see _run2):
+    #
+    # - the signal part (_signal): band-pass, clipped square, trailing
+    #   averages and the raw / band-passed / squared rings. It depends on the
+    #   samples alone: its filters restart at the first sample and after
+    #   every non-finite sample (exactly where a gap of missing samples ends;
+    #   along a flat line they keep running on real data);
+    # - the decision part (_feature_a): gaps, flat and clipped runs, flags
+    #   and the long-run mean of the squared signal. It depends on the
+    #   detection stage (tolerance and cap from the typical amplitude).
+    #
+    # Per sample, _signal runs before _feature_a.
+    cdef inline void _signal(self, double x) noexcept nogil:
+        cdef int64_t n = self.nsig
         cdef int64_t k = n & self.mask
         cdef int64_t j, cnt
         cdef int i
-        cdef double y, s, sm
-        cdef uint8_t flag = 0
-        cdef bint restart = False
-        # a held gap is final once no flat run starting at its end can be confirmed
-        if self.has_pg and n >= self.pg_b + self.run_gap_n:
-            self._push_gap(self.pg_a, self.pg_b)
-            self.has_pg = False
+        cdef double y, s
+        self.nsig = n + 1
+        # flags start clear; the decision part sets them (it runs after this)
+        self.rf[k] = 0
         if not isfinite(x):
-            if not self.in_gap:
-                self._gap_begin(n)
-            self.gap_nan = True
             self.rx[k] = 0.0
             self.ry[k] = 0.0
             self.rs[k] = 0.0
@@ -315,41 +364,13 @@ cdef class PpgKernel:
             # edge sees the last valid value instead of zeros
             self.rmp[k] = self.rmp[(n - 1) & self.mask]
             self.rmb[k] = self.rmb[(n - 1) & self.mask]
-            self.rf[k] = F_GAP
-            self.h.run_len = 0
-            self.h.n = n + 1
+            self.sig_fresh = True
             return
-        # extremes of everything seen, for the clipping test
-        if not self.have_ext:
-            self.h.xmax = x
-            self.h.xmin = x
-            self.have_ext = True
-        elif x > self.h.xmax:
-            self.h.xmax = x
-        elif x < self.h.xmin:
-            self.h.xmin = x
-        # flat-run tracking: samples within +-tol of the run's first value
-        if self.h.run_len > 0 and fabs(x - self.h.anchor) <= self.tol:
-            self.h.run_len += 1
-        else:
-            if self.in_gap:
-                # first usable sample after NaNs or a flat line. Only after
-                # missing samples do the filters restart: along a flat line
-                # they kept running on real data and are in the right state.
-                self._gap_end(n)
-                flag = F_RESUME
-                restart = self.gap_nan
-                self.gap_nan = False
-            self.h.anchor = x
-            self.h.run_start = n
-            self.h.run_len = 1
-            self.h.run_clip = False
-        if not self.started:
-            self.started = True
-            restart = True
-        if restart:
-            # restart the filters in the steady state of this sample (no
-            # step transient) and the averages from empty
+        if self.sig_fresh:
+            # first sample, or first usable one after missing samples: restart
+            # the filters in the steady state of this sample (no step
+            # transient) and the averages from empty
+            self.sig_fresh = False
             y = x
             for i in range(self.nsec):
                 self.h.sec[i] = self.sec0[i]
@@ -404,15 +425,59 @@ cdef class PpgKernel:
             self.rmb[k] = self.h.sum2 / self.h.since
         self.rx[k] = x
         self.ry[k] = y
+
+    cdef inline void _feature_a(self, double x) noexcept nogil:
+        # decision part of the feature stage for sample h.n, whose signal
+        # part (_signal) has run
+        cdef int64_t n = self.h.n
+        cdef int64_t k = n & self.mask
+        cdef double s, sm
+        cdef uint8_t flag = 0
+        # a held gap is final once no flat run starting at its end can be confirmed
+        if self.has_pg and n >= self.pg_b + self.run_gap_n:
+            self._push_gap(self.pg_a, self.pg_b)
+            self.has_pg = False
+        if not isfinite(x):
+            if not self.in_gap:
+                self._gap_begin(n)
+            self.rf[k] = F_GAP
+            self.last_gap = n
+            self.h.run_len = 0
+            self.h.n = n + 1
+            return
+        # extremes of everything seen, for the clipping test
+        if not self.have_ext:
+            self.h.xmax = x
+            self.h.xmin = x
+            self.have_ext = True
+        elif x > self.h.xmax:
+            self.h.xmax = x
+        elif x < self.h.xmin:
+            self.h.xmin = x
+        # flat-run tracking: samples within +-tol of the run's first value
+        if self.h.run_len > 0 and fabs(x - self.h.anchor) <= self.tol:
+            self.h.run_len += 1
+        else:
+            if self.in_gap:
+                # first usable sample after NaNs or a flat line
+                self._gap_end(n)
+                flag = F_RESUME
+            self.h.anchor = x
+            self.h.run_start = n
+            self.h.run_len = 1
+            self.h.run_clip = False
+        self.started = True
         self.rf[k] = flag
         if self.in_gap:
             # still on a confirmed flat line
             self.rf[k] = F_GAP
+            self.last_gap = n
         else:
             # long-run mean of s for the block offset (cumulative at first,
             # then exponential with memory mean_n)
             # Samples are capped at twice the typical pulse amplitude, so that a
             # large artefact cannot lift the offset and hide the pulses after it.
+            s = self.rs[k]
             sm = s if s < self.s_cap else self.s_cap
             self.h.nmean += 1
             if self.h.nmean < self.mean_n:
@@ -439,6 +504,7 @@ cdef class PpgKernel:
             while j <= n:
                 self.rf[j & self.mask] = F_GAP
                 j += 1
+            self.last_gap = n
         elif top:
             # short saturation: a peak on it was cut off
             if not self.h.run_clip:
@@ -513,23 +579,32 @@ cdef class PpgKernel:
         # peak, within onset_win samples, after the previous beat's peak and
         # not across a gap. -1 if there is no sample to look at.
         cdef int64_t lo = p - self.onset_win
-        cdef int64_t j, o = -1, oldest = self.h.n - self.size + 1
-        cdef double best = 0.0
+        cdef int64_t j, o, oldest = self.h.n - self.size + 1
+        cdef double best, v
+        cdef double* rx = self.rx
+        cdef int64_t mask = self.mask
         if prev >= 0 and lo <= prev:
             lo = prev + 1
         if lo < oldest:
             lo = oldest
         if lo < 0:
             lo = 0
-        j = p - 1
-        while j >= lo:
-            if self.rf[j & self.mask] & F_GAP:
-                break
-            # strict < scanning backwards keeps the latest of equal minima
-            if o < 0 or self.rx[j & self.mask] < best:
-                best = self.rx[j & self.mask]
-                o = j
-            j -= 1
+        if self.last_gap >= lo:
+            # the window ends just after the latest gap sample in it
+            j = p - 1
+            while j >= lo and not (self.rf[j & mask] & F_GAP):
+                j -= 1
+            lo = j + 1
+        if lo > p - 1:
+            return -1
+        # the latest of equal minima: a forward scan taking every value <=
+        # the minimum so far, written as selects (min, conditional move)
+        best = rx[lo & mask]
+        o = lo
+        for j in range(lo + 1, p):
+            v = rx[j & mask]
+            o = j if v <= best else o
+            best = best if best < v else v
         return o
 
     cdef inline void _emit(self) noexcept nogil:
@@ -550,7 +625,7 @@ cdef class PpgKernel:
         cdef uint8_t q = 0
         m = self.acount if self.acount < NAMP else NAMP
         if m >= 3:
-            typ = median_small(self.abuf, m)
+            typ = median8(self.abuf) if m == NAMP else median_small(self.abuf, m)
         # every block updates the typical amplitude, so that a lasting change
         # of signal level is learnt after a few blocks
         self.abuf[self.apos] = amp
@@ -558,7 +633,7 @@ cdef class PpgKernel:
         self.acount += 1
         m = self.acount if self.acount < NAMP else NAMP
         if m >= 3:
-            nt = median_small(self.abuf, m)
+            nt = median8(self.abuf) if m == NAMP else median_small(self.abuf, m)
             self.tol = self.flat_ratio * nt
             self.s_cap = 4.0 * nt * nt
         if width > self.max_block or (typ > 0.0 and amp > self.hi_ratio * typ):
@@ -582,7 +657,7 @@ cdef class PpgKernel:
         # can make a sizeable band-passed block out of a tiny raw rise.
         h = self.rx[p & self.mask] - self.rx[o & self.mask] if o >= 0 else 0.0
         m = self.hcount if self.hcount < NAMP else NAMP
-        typh = median_small(self.hbuf, m) if m >= 3 else 0.0
+        typh = (median8(self.hbuf) if m == NAMP else median_small(self.hbuf, m)) if m >= 3 else 0.0
         self.hbuf[self.hpos] = h
         self.hpos = (self.hpos + 1) % NAMP
         self.hcount += 1
@@ -656,143 +731,331 @@ cdef class PpgKernel:
             self._emit()
 
     # ------------------------------------------------------------------ driver
-    cdef void _run(self, const sample_t[:] xs) noexcept nogil:
-        # The common case (a finite sample, no gap open or pending, no long
-        # run, no block ending) is written out here on a local copy ``h`` of
-        # the hot state; it does exactly what _feature and _detect do, in
-        # the same order, so results are bit-identical. Anything else goes
-        # through those methods, with the state synced around the call.
-        cdef Py_ssize_t i, m = xs.shape[0]
-        cdef Hot h = self.h
+    cdef void _signal2(self, const sample_t[:] xs, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+        # _signal over xs[i:end] for the two-section band-pass, with the state
+        # in local variables (kept in registers; the filter states of the
+        # Biquad array would go through memory on every sample, a
+        # store-to-load round trip inside the filter's recursion). Same
+        # arithmetic in the same order; non-finite samples and restarts go
+        # through _signal itself.
+        cdef double* ry = self.ry
         cdef double* rx = self.rx
+        cdef double* rs = self.rs
+        cdef double* rmp = self.rmp
+        cdef double* rmb = self.rmb
+        cdef uint8_t* rf = self.rf
+        cdef int64_t mask = self.mask, W1 = self.W1, W2 = self.W2
+        cdef double inv_w1 = self.inv_w1, inv_w2 = self.inv_w2
+        cdef double hb0 = self.sec0[0].b0, hb1 = self.sec0[0].b1, hb2 = self.sec0[0].b2
+        cdef double ha1 = self.sec0[0].a1, ha2 = self.sec0[0].a2
+        cdef double lb0 = self.sec0[1].b0, lb1 = self.sec0[1].b1, lb2 = self.sec0[1].b2
+        cdef double la1 = self.sec0[1].a1, la2 = self.sec0[1].a2
+        cdef double hz1, hz2, lz1, lz2, sum1, sum2, x, y, d, s
+        cdef int64_t n, n0, k, j, since, cd1, cd2
+        cdef Py_ssize_t e2
+        while i < end:
+            x = <double> xs[i]
+            if not isfinite(x) or self.sig_fresh:
+                self._signal(x)
+                i += 1
+                continue
+            hz1 = self.h.sec[0].z1
+            hz2 = self.h.sec[0].z2
+            lz1 = self.h.sec[1].z1
+            lz2 = self.h.sec[1].z2
+            sum1 = self.h.sum1
+            sum2 = self.h.sum2
+            since = self.h.since
+            cd1 = self.h.cd1
+            cd2 = self.h.cd2
+            n = self.nsig
+            while True:
+                if since >= W2 and cd1 > 1 and cd2 > 1:
+                    # steady state (both windows full, no exact recomputation
+                    # of the sums due): the same steps as below without the
+                    # tests that cannot fire
+                    e2 = i + (end - i if end - i < cd1 - 1 else cd1 - 1)
+                    if e2 > i + cd2 - 1:
+                        e2 = i + cd2 - 1
+                    n0 = n
+                    while True:
+                        k = n & mask
+                        y = hb0 * x + hz1
+                        hz1 = hb1 * x - ha1 * y + hz2
+                        hz2 = hb2 * x - ha2 * y
+                        d = y
+                        y = lb0 * d + lz1
+                        lz1 = lb1 * d - la1 * y + lz2
+                        lz2 = lb2 * d - la2 * y
+                        s = y * y if y > 0.0 else 0.0
+                        rs[k] = s
+                        sum1 += s - rs[(n - W1) & mask]
+                        sum2 += s - rs[(n - W2) & mask]
+                        rmp[k] = sum1 * inv_w1
+                        rmb[k] = sum2 * inv_w2
+                        rx[k] = x
+                        ry[k] = y
+                        rf[k] = 0
+                        n += 1
+                        i += 1
+                        if i >= e2:
+                            break
+                        x = <double> xs[i]
+                        if not isfinite(x):
+                            break
+                    since += n - n0
+                    cd1 -= n - n0
+                    cd2 -= n - n0
+                    if i >= end:
+                        break
+                    x = <double> xs[i]
+                    if not isfinite(x):
+                        break
+                    continue
+                k = n & mask
+                # high-pass then low-pass section (transposed direct form II)
+                y = hb0 * x + hz1
+                hz1 = hb1 * x - ha1 * y + hz2
+                hz2 = hb2 * x - ha2 * y
+                d = y
+                y = lb0 * d + lz1
+                lz1 = lb1 * d - la1 * y + lz2
+                lz2 = lb2 * d - la2 * y
+                s = y * y if y > 0.0 else 0.0
+                rs[k] = s
+                since += 1
+                if since <= W1:
+                    sum1 += s
+                else:
+                    sum1 += s - rs[(n - W1) & mask]
+                if since <= W2:
+                    sum2 += s
+                else:
+                    sum2 += s - rs[(n - W2) & mask]
+                cd1 -= 1
+                if cd1 == 0:
+                    cd1 = RECOMPUTE * W1
+                    sum1 = 0.0
+                    j = n - W1 + 1
+                    while j <= n:
+                        sum1 += rs[j & mask]
+                        j += 1
+                cd2 -= 1
+                if cd2 == 0:
+                    cd2 = RECOMPUTE * W2
+                    sum2 = 0.0
+                    j = n - W2 + 1
+                    while j <= n:
+                        sum2 += rs[j & mask]
+                        j += 1
+                if since >= W2:
+                    rmp[k] = sum1 * inv_w1
+                    rmb[k] = sum2 * inv_w2
+                else:
+                    rmp[k] = sum1 / (since if since < W1 else W1)
+                    rmb[k] = sum2 / since
+                rx[k] = x
+                ry[k] = y
+                rf[k] = 0
+                n += 1
+                i += 1
+                if i >= end:
+                    break
+                x = <double> xs[i]
+                if not isfinite(x):
+                    break
+            self.h.sec[0].z1 = hz1
+            self.h.sec[0].z2 = hz2
+            self.h.sec[1].z1 = lz1
+            self.h.sec[1].z2 = lz2
+            self.h.sum1 = sum1
+            self.h.sum2 = sum2
+            self.h.since = since
+            self.h.cd1 = cd1
+            self.h.cd2 = cd2
+            self.nsig = n
+
+    cdef void _decide2(self, const sample_t[:] xs, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+        # _feature_a and the detection stage (_detect) for xs[i:end], whose
+        # signal part has run. Same arithmetic in the same order, with the
+        # per-sample state in local variables. A sample takes the fast path
+        # when nothing unusual happens to it: a finite sample, no gap open or
+        # pending, and a run of similar samples shorter than clip_n (checked
+        # before any state changes); otherwise the state is written back and
+        # the sample goes through _feature_a and _detect. The rare detection
+        # steps (a gap flag at the sample being decided, the end of a block,
+        # the hold check) call the same methods as _detect with the fields
+        # they read written back.
         cdef double* ry = self.ry
         cdef double* rs = self.rs
         cdef double* rmp = self.rmp
         cdef double* rmb = self.rmb
         cdef uint8_t* rf = self.rf
-        cdef int64_t mask = self.mask, D = self.D, W1 = self.W1, W2 = self.W2
+        cdef int64_t mask = self.mask, D = self.D, W1 = self.W1
         cdef int64_t h1 = self.h1, h2 = self.h2, hold = self.hold, clip_n = self.clip_n
         cdef int64_t mean_n = self.mean_n
-        cdef int64_t n, k, c, kc, j
-        cdef int nsec = self.nsec, q
-        cdef double x, y, s, sm, v
-        cdef double inv_w1 = self.inv_w1, inv_w2 = self.inv_w2, inv_mean_n = self.inv_mean_n
+        cdef double inv_mean_n = self.inv_mean_n
         cdef double beta = self.beta
-        # state that only the rare paths change
-        cdef double tol = self.tol, s_cap = self.s_cap
-        cdef bint has_p = self.has_p
-        cdef int64_t p_peak = self.p_peak
-        cdef bint plain = self.started and not self.in_gap and not self.has_pg
+        cdef int64_t n, nmean, run_len, run_start, b0, yi
+        cdef double smean, anchor, xmax, xmin, ymax
+        cdef bint run_clip, in_block
+        cdef double tol, s_cap
+        cdef bint inrun, slow
+        cdef int64_t hold_at, nl, k, c, kc, n_in
+        # ring offsets from the newest sample n + 1 (after its increment) of
+        # the sample being decided (c = n - 1 - D) and of its centred averages
+        cdef int64_t offc = -1 - D, off1 = h1 - 1 - D, off2 = h2 - 1 - D
+        cdef double x, s, sm, v
+        while i < end:
+            # load state
+            n = self.h.n
+            n_in = n
+            nmean = self.h.nmean
+            run_len = self.h.run_len
+            run_start = self.h.run_start
+            b0 = self.h.b0
+            yi = self.h.yi
+            smean = self.h.smean
+            anchor = self.h.anchor
+            xmax = self.h.xmax
+            xmin = self.h.xmin
+            ymax = self.h.ymax
+            run_clip = self.h.run_clip
+            in_block = self.h.in_block
+            tol = self.tol
+            s_cap = self.s_cap
+            # the hold check fires once c reaches hold_at (never without a held beat)
+            hold_at = self.p_peak + hold if self.has_p else INT64_MAX
+            slow = True
+            if self.started and not self.in_gap and not self.has_pg and run_len > 0:
+                slow = False
+                while i < end:
+                    x = <double> xs[i]
+                    if not isfinite(x):
+                        slow = True
+                        break
+                    # flat-run tracking: samples within +-tol of the run's
+                    # first value; a run reaching clip_n needs _runs
+                    # (run_len > 0 throughout the fast path: see its entry)
+                    inrun = fabs(x - anchor) <= tol
+                    nl = run_len + 1 if inrun else 1
+                    if nl >= clip_n:
+                        slow = True
+                        break
+                    i += 1
+                    # ---- feature stage, decision part (as _feature_a)
+                    k = n & mask
+                    if x > xmax:
+                        xmax = x
+                    elif x < xmin:
+                        xmin = x
+                    # as a select, not a branch (see somacore_run_anchor).
+                    # run_start is n - run_len + 1 and run_clip is False on
+                    # the fast path (a run that reached clip_n has ended):
+                    # both are written back when the state is stored. The
+                    # flags were cleared by the signal part.
+                    run_len = nl
+                    anchor = somacore_run_anchor(anchor, x, tol)
+                    s = rs[k]
+                    sm = s if s < s_cap else s_cap
+                    nmean += 1
+                    if nmean < mean_n:
+                        smean += (sm - smean) / nmean
+                    else:
+                        smean += (sm - smean) * inv_mean_n
+                    n += 1
+                    # ---- detection stage, D samples behind (as _detect)
+                    if n <= D:
+                        continue
+                    c = n + offc
+                    kc = c & mask
+                    if rf[kc] & F_GAP:
+                        # lost signal at c: _detect itself, on the synced state
+                        self.h.n = n
+                        self.h.smean = smean
+                        self.h.in_block = in_block
+                        self._detect(c)
+                        in_block = self.h.in_block
+                        hold_at = self.p_peak + hold if self.has_p else INT64_MAX
+                        continue
+                    if rmp[(n + off1) & mask] > rmb[(n + off2) & mask] + beta * smean:
+                        v = ry[kc]
+                        if not in_block:
+                            in_block = True
+                            b0 = c
+                            ymax = v
+                            yi = c
+                        elif v > ymax:
+                            ymax = v
+                            yi = c
+                    elif in_block:
+                        in_block = False
+                        if c - b0 >= W1:
+                            self.h.n = n
+                            self.h.ymax = ymax
+                            self.h.yi = yi
+                            self._candidate(c - b0)
+                            tol = self.tol
+                            s_cap = self.s_cap
+                            hold_at = self.p_peak + hold if self.has_p else INT64_MAX
+                    if c >= hold_at:
+                        # (c - p_peak >= hold with a held beat)
+                        self.h.b0 = b0
+                        self.h.in_block = in_block
+                        self._hold_check(c)
+                        hold_at = self.p_peak + hold if self.has_p else INT64_MAX
+            # store state
+            if n > n_in:
+                # after at least one fast sample (see above)
+                run_start = n - run_len
+                run_clip = False
+            self.h.n = n
+            self.h.nmean = nmean
+            self.h.run_len = run_len
+            self.h.run_start = run_start
+            self.h.b0 = b0
+            self.h.yi = yi
+            self.h.smean = smean
+            self.h.anchor = anchor
+            self.h.xmax = xmax
+            self.h.xmin = xmin
+            self.h.ymax = ymax
+            self.h.run_clip = run_clip
+            self.h.in_block = in_block
+            if not slow:
+                break
+            # this one sample through the general path
+            self._feature_a(<double> xs[i])
+            i += 1
+            if self.h.n > D:
+                self._detect(self.h.n - 1 - D)
+
+    cdef void _run(self, const sample_t[:] xs) noexcept nogil:
+        # Per sample: the feature stage (signal part, then decision part) and
+        # the detection stage D samples behind. The usual two-section
+        # band-pass takes the fast path: per segment of at most SEG samples,
+        # the signal part runs over the whole segment (_signal2), then the
+        # decision part and detection (_decide2). Nothing in the signal part
+        # depends on the other two, and they only read ring samples already
+        # written (the ring has room for the segment the signal part runs
+        # ahead), so the results are identical to the per-sample order; each
+        # pass alone is a short loop whose state fits in registers.
+        cdef Py_ssize_t i, m = xs.shape[0], e
+        cdef double x
+        if self.nsec == 2:
+            i = 0
+            while i < m:
+                e = i + SEG if m - i > SEG else m
+                self._signal2(xs, i, e)
+                self._decide2(xs, i, e)
+                i = e
+            return
         for i in range(m):
             x = <double> xs[i]
-            # ---- feature stage
-            if not plain or not isfinite(x):
-                self.h = h
-                self._feature(x)
-                h = self.h
-                plain = self.started and not self.in_gap and not self.has_pg
-            else:
-                n = h.n
-                k = n & mask
-                if x > h.xmax:
-                    h.xmax = x
-                elif x < h.xmin:
-                    h.xmin = x
-                if h.run_len > 0 and fabs(x - h.anchor) <= tol:
-                    h.run_len += 1
-                else:
-                    h.anchor = x
-                    h.run_start = n
-                    h.run_len = 1
-                    h.run_clip = False
-                y = x
-                for q in range(nsec):
-                    y = biquad_step(&h.sec[q], y)
-                s = y * y if y > 0.0 else 0.0
-                rs[k] = s
-                h.since += 1
-                if h.since <= W1:
-                    h.sum1 += s
-                else:
-                    h.sum1 += s - rs[(n - W1) & mask]
-                if h.since <= W2:
-                    h.sum2 += s
-                else:
-                    h.sum2 += s - rs[(n - W2) & mask]
-                h.cd1 -= 1
-                if h.cd1 == 0:
-                    h.cd1 = RECOMPUTE * W1
-                    h.sum1 = 0.0
-                    j = n - W1 + 1
-                    while j <= n:
-                        h.sum1 += rs[j & mask]
-                        j += 1
-                h.cd2 -= 1
-                if h.cd2 == 0:
-                    h.cd2 = RECOMPUTE * W2
-                    h.sum2 = 0.0
-                    j = n - W2 + 1
-                    while j <= n:
-                        h.sum2 += rs[j & mask]
-                        j += 1
-                if h.since >= W2:
-                    rmp[k] = h.sum1 * inv_w1
-                    rmb[k] = h.sum2 * inv_w2
-                else:
-                    rmp[k] = h.sum1 / (h.since if h.since < W1 else W1)
-                    rmb[k] = h.sum2 / h.since
-                rx[k] = x
-                ry[k] = y
-                rf[k] = 0
-                sm = s if s < s_cap else s_cap
-                h.nmean += 1
-                if h.nmean < mean_n:
-                    h.smean += (sm - h.smean) / h.nmean
-                else:
-                    h.smean += (sm - h.smean) * inv_mean_n
-                if h.run_len >= clip_n:
-                    self.h = h
-                    self._runs(k, n)
-                    h = self.h
-                    plain = self.started and not self.in_gap and not self.has_pg
-                h.n = n + 1
-            # ---- detection stage, D samples behind
-            if h.n <= D:
-                continue
-            c = h.n - 1 - D
-            kc = c & mask
-            if rf[kc] & F_GAP:
-                self.h = h
-                self._detect(c)
-                h = self.h
-                has_p = self.has_p
-            else:
-                if rmp[(c + h1) & mask] > rmb[(c + h2) & mask] + beta * h.smean:
-                    v = ry[kc]
-                    if not h.in_block:
-                        h.in_block = True
-                        h.b0 = c
-                        h.ymax = v
-                        h.yi = c
-                    elif v > h.ymax:
-                        h.ymax = v
-                        h.yi = c
-                elif h.in_block:
-                    h.in_block = False
-                    if c - h.b0 >= W1:
-                        self.h = h
-                        self._candidate(c - h.b0)
-                        h = self.h
-                        tol = self.tol
-                        s_cap = self.s_cap
-                        has_p = self.has_p
-                        p_peak = self.p_peak
-                if has_p and c - p_peak >= hold:
-                    self.h = h
-                    self._hold_check(c)
-                    h = self.h
-                    has_p = self.has_p
-        self.h = h
+            self._signal(x)
+            self._feature_a(x)
+            if self.h.n > self.D:
+                self._detect(self.h.n - 1 - self.D)
 
     def process(self, const sample_t[:] x):
         """Consume a chunk; return (peaks, quality, gaps, onsets) decided since the last call."""
