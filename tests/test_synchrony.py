@@ -260,5 +260,5 @@ def test_segment_spectra_slide_equals_fft_of_each_segment(q, g):
     segs = np.lib.stride_tricks.sliding_window_view(x, g * (2 * q + 1))[::g][:nb]
     want = np.fft.rfft(segs, n=nfft, axis=-1)
     out = np.empty((nb, nfft // 2 + 1), np.complex128)
-    SegmentSpectra().run(E.view(np.float64), q, g, nfft, out.view(np.float64), 32)
+    SegmentSpectra(q, g, nfft).run(E.view(np.float64), out.view(np.float64), 32)
     assert np.max(np.abs(out - want)) < 1e-9 * np.max(np.abs(want))

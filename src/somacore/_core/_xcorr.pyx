@@ -115,6 +115,50 @@ cdef class WindowSums:
                 out_nchg[k] = nc
 
 
+cdef void _segment_rows(const double** E, Py_ssize_t nb, Py_ssize_t q, Py_ssize_t n2,
+                       const double* tw, double** out, Py_ssize_t b0,
+                       Py_ssize_t refresh) noexcept nogil:
+    # out[k] = Y of block b0 + k from E[k + 1 .. k + 1 + 2q] (E[0] is the extension block
+    # before the first one, out[-1] its Y, both only read when sliding on from them).
+    # A block whose absolute index is a multiple of `refresh` (and a first block
+    # without a predecessor) is summed directly; the others slide from the previous
+    # one, so the result does not depend on how the blocks are split into calls.
+    cdef Py_ssize_t k, f, j
+    cdef double* o
+    cdef const double* pv
+    cdef const double* eo
+    cdef const double* en
+    cdef const double* t
+    cdef const double* ti = tw + n2
+    cdef const double* t2 = tw + 2 * q * n2
+    cdef double ar, ai, br, bi, er, ei
+    for k in range(nb):
+        o = out[k + 1]
+        pv = out[k]
+        if (b0 + k) % refresh == 0 or pv == NULL or E[k] == NULL:
+            for f in range(n2):
+                o[f] = 0.0
+            for j in range(2 * q + 1):
+                en = E[k + 1 + j]
+                t = tw + j * n2
+                for f in range(0, n2, 2):
+                    o[f] += t[f] * en[f] - t[f + 1] * en[f + 1]
+                    o[f + 1] += t[f] * en[f + 1] + t[f + 1] * en[f]
+        else:
+            eo = E[k]
+            en = E[k + 1 + 2 * q]
+            for f in range(0, n2, 2):
+                ar = pv[f] - eo[f]
+                ai = pv[f + 1] - eo[f + 1]
+                er = en[f]
+                ei = en[f + 1]
+                # (a) * conj(w) + w^2q * e
+                br = ar * ti[f] + ai * ti[f + 1]
+                bi = ai * ti[f] - ar * ti[f + 1]
+                o[f] = br + (t2[f] * er - t2[f + 1] * ei)
+                o[f + 1] = bi + (t2[f] * ei + t2[f + 1] * er)
+
+
 @cython.final
 cdef class SegmentSpectra:
     """Spectra of the partner's lag segments, slid from the block spectra.
@@ -124,162 +168,161 @@ cdef class SegmentSpectra:
     is the ``2q + 1`` consecutive blocks ``e = b .. b + 2q`` of an extended
     block sequence, so its spectrum (all zero-padded to ``nfft``) is
     ``Y_b(f) = sum_j w^j E_{b+j}(f)`` with ``w = exp(-2i pi f g / nfft)``.
-    ``run(E, q, g, nfft, out, refresh)`` writes ``out[b] = Y_b`` for
-    ``b < out.shape[0]`` (``E`` has ``out.shape[0] + 2q`` rows; complex as
-    interleaved float64): one sliding step per block,
+    One sliding step per block,
     ``Y_b = (Y_{b-1} - E_{b-1}) / w + w^{2q} E_{b+2q}`` (two complex products
     per bin instead of an FFT), summed directly every ``refresh`` blocks,
-    which bounds the rounding drift.
+    which bounds the rounding drift. Complex spectra are interleaved float64.
+
+    The constructor takes ``q``, ``g``, ``nfft`` and builds the twiddle table
+    once. ``run(E, out, refresh)`` writes ``out[b] = Y_b`` for
+    ``b < out.shape[0]`` (``E`` has ``out.shape[0] + 2q`` rows).
+    ``run_rows(Et, erow, Ot, orow, b0, refresh)`` is the gathered form used by
+    the engine's rings and shared tables: block ``b0 + k`` (``k <
+    orow.shape[0] - 1``) is written to row ``orow[k + 1]`` of ``Ot``, from rows
+    ``erow[k + 1 .. k + 1 + 2q]`` of ``Et``; ``erow[0]`` / ``orow[0]`` name
+    the extension block and the ``Y`` before the first one (-1: none), from
+    which the first block slides on unless ``b0`` is a multiple of
+    ``refresh``.
     """
 
-    def run(self, const double[:, ::1] E, Py_ssize_t q, Py_ssize_t g, Py_ssize_t nfft,
-            double[:, ::1] out, Py_ssize_t refresh=32):
-        cdef Py_ssize_t nb = out.shape[0]
-        cdef Py_ssize_t n2 = E.shape[1]
-        cdef Py_ssize_t nf = n2 // 2
-        cdef Py_ssize_t b, f, j
+    cdef double* tw
+    cdef Py_ssize_t q, n2
+
+    def __cinit__(self, Py_ssize_t q, Py_ssize_t g, Py_ssize_t nfft):
+        cdef Py_ssize_t nf = nfft // 2 + 1
         # powers w^0 .. w^max(2q, 1): the sliding step needs w^1 even when q = 0
         cdef Py_ssize_t nt = max(2 * q + 1, 2)
-        cdef double* tw = <double*>malloc(nt * n2 * sizeof(double))
-        cdef double* o
-        cdef double* pv
-        cdef const double* eo
-        cdef const double* en
-        cdef const double* t
-        cdef const double* ti
-        cdef const double* t2
-        cdef double ang, ar, ai, br, bi, er, ei
+        cdef Py_ssize_t j, f
+        cdef double ang
         cdef double two_pi = 6.283185307179586
-        if tw == NULL:
+        self.q = q
+        self.n2 = 2 * nf
+        self.tw = <double*>malloc(nt * self.n2 * sizeof(double))
+        if self.tw == NULL:
             raise MemoryError()
+        # tw[j] = w^j per bin, from exact angles ((f * j * g) mod nfft); the sliding
+        # step uses w^-1 = conj(w^1) and w^2q
+        for j in range(nt):
+            for f in range(nf):
+                ang = -two_pi * <double>((f * j * g) % nfft) / <double>nfft
+                self.tw[j * self.n2 + 2 * f] = cos(ang)
+                self.tw[j * self.n2 + 2 * f + 1] = sin(ang)
+
+    def __dealloc__(self):
+        free(self.tw)
+
+    def run(self, const double[:, ::1] E, double[:, ::1] out, Py_ssize_t refresh=32):
+        cdef Py_ssize_t nb = out.shape[0]
+        cdef Py_ssize_t k
+        cdef const double** ep = <const double**>malloc((nb + 2 * self.q + 1) * sizeof(void*))
+        cdef double** op = <double**>malloc((nb + 1) * sizeof(void*))
         try:
+            if ep == NULL or op == NULL:
+                raise MemoryError()
+            ep[0] = NULL
+            op[0] = NULL
+            for k in range(nb + 2 * self.q):
+                ep[k + 1] = &E[k, 0]
+            for k in range(nb):
+                op[k + 1] = &out[k, 0]
             with nogil:
-                # tw[j] = w^j per bin, from exact angles ((f * j * g) mod nfft); the
-                # sliding step uses w^-1 = conj(w^1) and w^2q
-                for j in range(nt):
-                    for f in range(nf):
-                        ang = -two_pi * <double>((f * j * g) % nfft) / <double>nfft
-                        tw[j * n2 + 2 * f] = cos(ang)
-                        tw[j * n2 + 2 * f + 1] = sin(ang)
-                ti = tw + n2
-                t2 = tw + 2 * q * n2
-                for b in range(nb):
-                    o = &out[b, 0]
-                    if b % refresh == 0:
-                        for f in range(n2):
-                            o[f] = 0.0
-                        for j in range(2 * q + 1):
-                            en = &E[b + j, 0]
-                            t = tw + j * n2
-                            for f in range(0, n2, 2):
-                                o[f] += t[f] * en[f] - t[f + 1] * en[f + 1]
-                                o[f + 1] += t[f] * en[f + 1] + t[f + 1] * en[f]
-                    else:
-                        pv = &out[b - 1, 0]
-                        eo = &E[b - 1, 0]
-                        en = &E[b + 2 * q, 0]
-                        for f in range(0, n2, 2):
-                            ar = pv[f] - eo[f]
-                            ai = pv[f + 1] - eo[f + 1]
-                            er = en[f]
-                            ei = en[f + 1]
-                            # (a) * conj(w) + w^2q * e
-                            br = ar * ti[f] + ai * ti[f + 1]
-                            bi = ai * ti[f] - ar * ti[f + 1]
-                            o[f] = br + (t2[f] * er - t2[f + 1] * ei)
-                            o[f + 1] = bi + (t2[f] * ei + t2[f + 1] * er)
+                _segment_rows(ep, nb, self.q, self.n2, self.tw, op, 0, refresh)
         finally:
-            free(tw)
+            free(ep)
+            free(op)
+
+    def run_rows(self, const double[:, ::1] Et, const int64_t[::1] erow, double[:, ::1] Ot,
+                 const int64_t[::1] orow, Py_ssize_t b0, Py_ssize_t refresh=32):
+        cdef Py_ssize_t nb = orow.shape[0] - 1
+        cdef Py_ssize_t k
+        cdef const double** ep = <const double**>malloc((nb + 2 * self.q + 1) * sizeof(void*))
+        cdef double** op = <double**>malloc((nb + 1) * sizeof(void*))
+        try:
+            if ep == NULL or op == NULL:
+                raise MemoryError()
+            for k in range(nb + 2 * self.q + 1):
+                ep[k] = NULL if erow[k] < 0 else &Et[erow[k], 0]
+            for k in range(nb + 1):
+                op[k] = NULL if orow[k] < 0 else &Ot[orow[k], 0]
+            with nogil:
+                _segment_rows(ep, nb, self.q, self.n2, self.tw, op, b0, refresh)
+        finally:
+            free(ep)
+            free(op)
 
 
-@cython.final
-cdef class BlockSpectraSlider:
-    """Sliding sums of cross-spectra ``conj(X_b) * Y_b`` over blocks.
+cdef inline void _cross_add(double* o, const double* xb, const double* yb,
+                            Py_ssize_t n2) noexcept nogil:
+    # o += conj(x) * y
+    cdef Py_ssize_t f
+    cdef double xr, xi, yr, yi
+    for f in range(0, n2, 2):
+        xr = xb[f]
+        xi = xb[f + 1]
+        yr = yb[f]
+        yi = yb[f + 1]
+        o[f] += xr * yr + xi * yi
+        o[f + 1] += xr * yi - xi * yr
 
-    Spectra are complex arrays viewed as float64 with interleaved real and
-    imaginary parts: ``X`` and ``Y`` have shape (n_people, n_blocks, 2 * nf).
-    ``run(X, Y, pairs, B, adv, out, xoff)`` writes, for window ``w`` of the
-    chunk, ``out[p, w] = sum_{b = w*adv}^{w*adv + B - 1} conj(X[i, b + xoff]) * Y[j, b]``
-    with ``(i, j) = pairs[p]`` (``xoff`` skips leading rows of ``X``). The first window of each call is summed from
-    scratch; later ones slide: the products of the last ``B`` blocks are kept
-    in a ring, so each block's product is formed once, added when the block
-    enters and subtracted (the stored value) when it leaves. Rounding drift is
-    bounded by the chunk length.
+
+cdef inline void _cross_slide(double* o, const double* prev, const double* xn,
+                              const double* yn, const double* xo, const double* yo,
+                              Py_ssize_t n2) noexcept nogil:
+    # o = prev + (conj(xn) * yn - conj(xo) * yo): the product of the leaving block is
+    # formed by the same operations as when it entered, so it cancels exactly
+    cdef Py_ssize_t f
+    cdef double pr, pim, qr, qi
+    for f in range(0, n2, 2):
+        pr = xn[f] * yn[f] + xn[f + 1] * yn[f + 1]
+        pim = xn[f] * yn[f + 1] - xn[f + 1] * yn[f]
+        qr = xo[f] * yo[f] + xo[f + 1] * yo[f + 1]
+        qi = xo[f] * yo[f + 1] - xo[f + 1] * yo[f]
+        o[f] = prev[f] + (pr - qr)
+        o[f + 1] = prev[f + 1] + (pim - qi)
+
+
+def slide_pair(const double[:, ::1] Xt, const int64_t[::1] xrow, const double[:, ::1] Yt,
+               const int64_t[::1] yrow, Py_ssize_t B, Py_ssize_t adv, Py_ssize_t w0,
+               Py_ssize_t refresh, double[::1] state, bint has_state, double[:, ::1] out):
+    """Sliding sums of cross-spectra ``conj(X_b) * Y_b`` over the blocks of windows.
+
+    Spectra are interleaved complex float64 rows of the tables ``Xt`` / ``Yt``;
+    ``xrow[k]`` / ``yrow[k]`` is the row of block ``(w0 - 1) * adv + k`` of
+    person i (X) and j (Y). ``out[t]`` receives the sum over the ``B`` blocks
+    ``(w0 + t) * adv .. (w0 + t) * adv + B - 1`` of window ``w0 + t``. A window
+    whose index is a multiple of ``refresh`` (or the first one when
+    ``has_state`` is false) is summed directly; the others slide from the one
+    before (``state`` for ``t = 0``): add the entering blocks' products,
+    subtract the leaving ones', recomputed bit for bit. ``state`` receives the
+    last row. The schedule depends on the window index only, so any split of
+    the windows into calls gives the same sums.
     """
-
-    def run(self, const double[:, :, ::1] X, const double[:, :, ::1] Y,
-            const int64_t[:, ::1] pairs, Py_ssize_t B, Py_ssize_t adv,
-            double[:, :, ::1] out, Py_ssize_t xoff=0):
-        cdef Py_ssize_t npair = pairs.shape[0]
-        cdef Py_ssize_t nw = out.shape[1]
-        cdef Py_ssize_t n2 = X.shape[2]
-        cdef Py_ssize_t p, w, b, f, i, j, slot
-        cdef double* o
-        cdef double* prev
-        cdef double* rg
-        cdef double* ring = <double*>malloc(B * n2 * sizeof(double))
-        cdef const double* xb
-        cdef const double* yb
-        cdef double xr, xi, yr, yi, pr, pim
-        if ring == NULL:
-            raise MemoryError()
-        try:
-            with nogil:
-                for p in range(npair):
-                    i = pairs[p, 0]
-                    j = pairs[p, 1]
-                    o = &out[p, 0, 0]
-                    for f in range(n2):
-                        o[f] = 0.0
-                    for b in range(B):
-                        rg = ring + (b % B) * n2
-                        xb = &X[i, b + xoff, 0]
-                        yb = &Y[j, b, 0]
-                        for f in range(0, n2, 2):
-                            xr = xb[f]
-                            xi = xb[f + 1]
-                            yr = yb[f]
-                            yi = yb[f + 1]
-                            pr = xr * yr + xi * yi
-                            pim = xr * yi - xi * yr
-                            rg[f] = pr
-                            rg[f + 1] = pim
-                            o[f] += pr
-                            o[f + 1] += pim
-                    for w in range(1, nw):
-                        o = &out[p, w, 0]
-                        prev = &out[p, w - 1, 0]
-                        for b in range((w - 1) * adv + B, w * adv + B):
-                            rg = ring + (b % B) * n2
-                            xb = &X[i, b + xoff, 0]
-                            yb = &Y[j, b, 0]
-                            if b == (w - 1) * adv + B:
-                                # first entering block: o = prev + (new - leaving), one pass
-                                for f in range(0, n2, 2):
-                                    xr = xb[f]
-                                    xi = xb[f + 1]
-                                    yr = yb[f]
-                                    yi = yb[f + 1]
-                                    pr = xr * yr + xi * yi
-                                    pim = xr * yi - xi * yr
-                                    o[f] = prev[f] + (pr - rg[f])
-                                    o[f + 1] = prev[f + 1] + (pim - rg[f + 1])
-                                    rg[f] = pr
-                                    rg[f + 1] = pim
-                            else:
-                                for f in range(0, n2, 2):
-                                    xr = xb[f]
-                                    xi = xb[f + 1]
-                                    yr = yb[f]
-                                    yi = yb[f + 1]
-                                    pr = xr * yr + xi * yi
-                                    pim = xr * yi - xi * yr
-                                    o[f] += pr - rg[f]
-                                    o[f + 1] += pim - rg[f + 1]
-                                    rg[f] = pr
-                                    rg[f + 1] = pim
-        finally:
-            free(ring)
+    cdef Py_ssize_t nw = out.shape[0]
+    cdef Py_ssize_t n2 = Xt.shape[1]
+    cdef Py_ssize_t t, k, f, kb
+    cdef double* o
+    cdef const double* prev
+    with nogil:
+        for t in range(nw):
+            o = &out[t, 0]
+            kb = (t + 1) * adv
+            if (w0 + t) % refresh == 0 or (t == 0 and not has_state) or B <= 2 * adv:
+                for f in range(n2):
+                    o[f] = 0.0
+                for k in range(kb, kb + B):
+                    _cross_add(o, &Xt[xrow[k], 0], &Yt[yrow[k], 0], n2)
+            else:
+                prev = &state[0] if t == 0 else &out[t - 1, 0]
+                # first entering / leaving pair in one pass, the rest (adv > 1) added on
+                _cross_slide(o, prev, &Xt[xrow[kb + B - adv], 0], &Yt[yrow[kb + B - adv], 0],
+                             &Xt[xrow[kb - adv], 0], &Yt[yrow[kb - adv], 0], n2)
+                for k in range(1, adv):
+                    _cross_slide(o, o, &Xt[xrow[kb + B - adv + k], 0],
+                                 &Yt[yrow[kb + B - adv + k], 0], &Xt[xrow[kb - adv + k], 0],
+                                 &Yt[yrow[kb - adv + k], 0], n2)
+        if nw > 0:
+            for f in range(n2):
+                state[f] = out[nw - 1, f]
 
 
 cdef inline Py_ssize_t _peak_boker(const double* r, Py_ssize_t nl, Py_ssize_t M,
@@ -324,22 +367,28 @@ cdef class PearsonRows:
     ``-M..M``, ``nl = 2M + 1``), peak mode (0: maximum over lags, 1: local
     maximum nearest to lag 0 within ``span`` lags) and ``span``.
 
-    ``lagged(xc, bad, chg, people, t0, ys, iy, code)`` prepares, for every
+    ``lagged(xc, bad, chg, people, t0, ys, iy, code, nz)`` prepares, for every
     listed person (as partner ``j``), the sums of the length-``W`` windows
     starting at every sample ``t0 + k`` (``k < L``): ``ys[p, k]``,
-    ``iy[p, k] = 1 / sqrt(Syy - Sy^2 / W)`` and ``code[p, k]`` (0, or the
-    reason the window is unusable: a gap or a constant window; ``iy`` is then
-    NaN). Consecutive windows overlap at every lag, so one O(1) slide per
-    sample serves all windows and lags of a chunk (restarted from scratch
-    every 4096 samples, which bounds rounding drift).
+    ``iy[p, k] = 1 / sqrt(Syy - Sy^2 / W)``, ``code[p, k]`` (0, or the reason
+    the window is unusable: a gap or a constant window; ``iy`` is then NaN)
+    and ``nz[p, k]``, the number of unusable windows before ``k`` (so a row
+    of lags is checked in O(1)). Consecutive windows overlap at every lag, so
+    one O(1) slide per sample serves all windows and lags of a chunk
+    (restarted from scratch every 4096 samples, which bounds rounding drift).
+    These per-position arrays belong to the partner alone and are shared by
+    all of its pairs.
 
-    ``run(...)`` handles one chunk of windows: ``C[p, w, m]`` is ``Sxy`` at
-    lag ``m - M`` (the first ``nl`` entries of each row), ``starts`` the
-    window starts and ``t0`` the first sample covered by ``ys``/``iy``/
-    ``code``, ``sx``/``sxx``/``nbx``/``ncx`` the window sums of every person
-    at lag 0. Results go to ``peak_r``, ``peak_lag`` (in samples, NaN when
-    undefined), ``flags`` at column ``w0 + w``; ``cube`` (or None) receives
-    the r rows.
+    ``run_pair(C, i, j, starts, t0, sx, sxx, nbx, ncx, ys, iy, code, nz,
+    peak_r, peak_lag, flags, w0, cube)`` handles windows ``w0 ..
+    w0 + C.shape[0] - 1`` of pair ``(i, j)``: ``C[w, m]`` is ``Sxy`` at lag
+    ``m - M`` (the first ``nl`` entries of each row), ``starts`` all window
+    starts, ``t0`` the first sample covered by ``ys``/``iy``/``code``/``nz``,
+    ``sx``/``sxx``/``nbx``/``ncx`` the window sums of every person at lag 0
+    (all windows). Results go to the pair's rows ``peak_r``, ``peak_lag`` (in
+    samples, NaN when undefined) and ``flags`` at column ``w0 + w``; ``cube``
+    (the pair's (n_windows, nl) slice, or None) receives the r rows. Each row
+    is formed in a small buffer and its peak picked while it is in cache.
     """
 
     cdef Py_ssize_t W, M, nl, span
@@ -354,13 +403,14 @@ cdef class PearsonRows:
 
     def lagged(self, const double[:, ::1] xc, const uint8_t[:, ::1] bad,
                const uint8_t[:, ::1] chg, const int64_t[::1] people, Py_ssize_t t0,
-               double[:, ::1] ys_out, double[:, ::1] iy_out, uint8_t[:, ::1] code_out):
+               double[:, ::1] ys_out, double[:, ::1] iy_out, uint8_t[:, ::1] code_out,
+               int64_t[:, ::1] nz_out):
         cdef Py_ssize_t L = ys_out.shape[1]
         cdef Py_ssize_t W = self.W
         cdef double invW = 1.0 / <double>W
         cdef Py_ssize_t q, p, k, t, ya
         cdef double ys = 0.0, yss = 0.0, vy, u0, u1
-        cdef int64_t nb = 0, nc = 0
+        cdef int64_t nb = 0, nc = 0, nz = 0
         cdef uint8_t code
         cdef const double* xr
         cdef const uint8_t* br
@@ -371,6 +421,7 @@ cdef class PearsonRows:
                 xr = &xc[p, 0]
                 br = &bad[p, 0]
                 cr = &chg[p, 0]
+                nz = 0
                 for k in range(L):
                     ya = t0 + k
                     if k % 4096 == 0:
@@ -396,6 +447,8 @@ cdef class PearsonRows:
                     ys_out[p, k] = ys
                     iy_out[p, k] = NAN if code else 1.0 / sqrt(vy)
                     code_out[p, k] = code
+                    nz_out[p, k] = nz
+                    nz += code != 0
                     if k + 1 < L and (k + 1) % 4096 != 0:
                         # slide [ya, ya + W) -> [ya + 1, ya + W + 1)
                         u0 = xr[ya]
@@ -404,22 +457,22 @@ cdef class PearsonRows:
                         yss += u1 * u1 - u0 * u0
                         nb += br[ya + W] - br[ya]
                         nc += cr[ya + W - 1] - cr[ya]
+                nz_out[p, L] = nz
 
-    def run(self, const double[:, :, ::1] C, const int64_t[:, ::1] pairs,
-            const int64_t[::1] starts, Py_ssize_t t0,
-            const double[:, ::1] sx, const double[:, ::1] sxx,
-            const int64_t[:, ::1] nbx, const int64_t[:, ::1] ncx,
-            const double[:, ::1] ys_in, const double[:, ::1] iy_in,
-            const uint8_t[:, ::1] code_in,
-            double[:, ::1] peak_r, double[:, ::1] peak_lag, uint8_t[:, ::1] flags,
-            Py_ssize_t w0, double[:, :, ::1] cube=None):
-        cdef Py_ssize_t npair = pairs.shape[0]
-        cdef Py_ssize_t nw = C.shape[1]
+    def run_pair(self, const double[:, ::1] C, Py_ssize_t i, Py_ssize_t j,
+                 const int64_t[::1] starts, Py_ssize_t t0,
+                 const double[:, ::1] sx, const double[:, ::1] sxx,
+                 const int64_t[:, ::1] nbx, const int64_t[:, ::1] ncx,
+                 const double[:, ::1] ys_in, const double[:, ::1] iy_in,
+                 const uint8_t[:, ::1] code_in, const int64_t[:, ::1] nz_in,
+                 double[::1] peak_r, double[::1] peak_lag, uint8_t[::1] flags,
+                 Py_ssize_t w0, double[:, ::1] cube=None):
+        cdef Py_ssize_t nw = C.shape[0]
         cdef Py_ssize_t M = self.M, nl = self.nl
         cdef double invW = 1.0 / <double>self.W
         cdef bint keep = cube is not None
         cdef double* row = <double*>malloc(nl * sizeof(double))
-        cdef Py_ssize_t p, w, m, i, j, best, off
+        cdef Py_ssize_t w, m, best, off, k
         cdef double vx, mx, isx, r, mxv
         cdef const uint8_t* cv
         cdef uint8_t fl
@@ -432,60 +485,59 @@ cdef class PearsonRows:
             raise MemoryError()
         try:
             with nogil:
-                for p in range(npair):
-                    i = pairs[p, 0]
-                    j = pairs[p, 1]
-                    for w in range(nw):
-                        fl = 0
-                        mx = sx[i, w] * invW
-                        vx = sxx[i, w] - sx[i, w] * mx
-                        if nbx[i, w] > 0:
-                            fl = F_GAP
-                        elif ncx[i, w] == 0 or not vx > 0.0:
-                            fl = F_CONST_I
-                        dst = &cube[p, w0 + w, 0] if keep else row
-                        if fl:
-                            for m in range(nl):
-                                dst[m] = NAN
-                            complete = False
-                        else:
-                            isx = 1.0 / sqrt(vx)
-                            c = &C[p, w, 0]
-                            off = starts[w] - M - t0
-                            yv = &ys_in[j, off]
-                            iv = &iy_in[j, off]
+                for w in range(nw):
+                    k = w0 + w
+                    fl = 0
+                    mx = sx[i, k] * invW
+                    vx = sxx[i, k] - sx[i, k] * mx
+                    if nbx[i, k] > 0:
+                        fl = F_GAP
+                    elif ncx[i, k] == 0 or not vx > 0.0:
+                        fl = F_CONST_I
+                    dst = &cube[k, 0] if keep else row
+                    off = starts[k] - M - t0
+                    if fl:
+                        for m in range(nl):
+                            dst[m] = NAN
+                        complete = False
+                    else:
+                        isx = 1.0 / sqrt(vx)
+                        c = &C[w, 0]
+                        yv = &ys_in[j, off]
+                        iv = &iy_in[j, off]
+                        # branch-free body (vectorised): an unusable partner window has
+                        # iv = NaN, so its r stays NaN through the clamps
+                        for m in range(nl):
+                            r = (c[m] - mx * yv[m]) * isx * iv[m]
+                            r = 1.0 if r > 1.0 else r
+                            dst[m] = -1.0 if r < -1.0 else r
+                        if nz_in[j, off + nl] != nz_in[j, off]:
                             cv = &code_in[j, off]
                             for m in range(nl):
-                                r = (c[m] - mx * yv[m]) * isx * iv[m]
-                                if r > 1.0:
-                                    r = 1.0
-                                elif r < -1.0:
-                                    r = -1.0
-                                dst[m] = r
                                 fl |= cv[m]
-                            complete = fl == 0
-                        best = -1
-                        if complete:
-                            if self.mode == PEAK_MAX:
-                                best = 0
-                                mxv = dst[0]
-                                for m in range(1, nl):
-                                    # strictly larger, or equal and nearer to lag 0
-                                    if dst[m] > mxv or (dst[m] == mxv and
-                                                        fabs(<double>(m - M)) <
-                                                        fabs(<double>(best - M))):
-                                        mxv = dst[m]
-                                        best = m
-                            else:
-                                best = _peak_boker(dst, nl, M, self.span)
-                                if best < 0:
-                                    fl |= F_NO_PEAK
-                        if best >= 0:
-                            peak_r[p, w0 + w] = dst[best]
-                            peak_lag[p, w0 + w] = <double>(best - M)
+                        complete = fl == 0
+                    best = -1
+                    if complete:
+                        if self.mode == PEAK_MAX:
+                            best = 0
+                            mxv = dst[0]
+                            for m in range(1, nl):
+                                # strictly larger, or equal and nearer to lag 0
+                                if dst[m] > mxv or (dst[m] == mxv and
+                                                    fabs(<double>(m - M)) <
+                                                    fabs(<double>(best - M))):
+                                    mxv = dst[m]
+                                    best = m
                         else:
-                            peak_r[p, w0 + w] = NAN
-                            peak_lag[p, w0 + w] = NAN
-                        flags[p, w0 + w] = fl
+                            best = _peak_boker(dst, nl, M, self.span)
+                            if best < 0:
+                                fl |= F_NO_PEAK
+                    if best >= 0:
+                        peak_r[k] = dst[best]
+                        peak_lag[k] = <double>(best - M)
+                    else:
+                        peak_r[k] = NAN
+                        peak_lag[k] = NAN
+                    flags[k] = fl
         finally:
             free(row)

@@ -40,8 +40,8 @@ the products are small and the result agrees with ``np.corrcoef`` to ~1e-12.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -76,8 +76,18 @@ FLAG_CONST_J = 4
 #: ``peak="boker"``: the row is complete but has no local maximum
 FLAG_NO_PEAK = 8
 
-#: work-area budget per chunk (bytes) for spectra and the Sxy cube slice
-_WORK_BYTES = 48 * 2**20
+#: windows per pipeline step: one pair's summed spectra and Sxy rows of a step
+#: (32 x 23 KB at the standard design) stay in cache from the sliding sums through
+#: the inverse FFT to the Pearson rows
+_STEP_WIN = 32
+#: the sliding spectral sums restart from a direct sum at every multiple of this many
+#: windows (bounded rounding drift); thread ranges start at such multiples, so the
+#: result does not depend on the number of threads
+_REFRESH_WIN = 128
+#: partner segment spectra are summed directly at every multiple of this many blocks
+_SEG_REFRESH = 32
+#: rows per forward FFT call (cache-sized batches are faster than one large call)
+_FFT_ROWS = 32
 #: segment spectra are slid from block spectra when the lag range spans at most
 #: this many blocks on each side (beyond it the twiddle table outgrows the gain)
 _MAX_SLIDE_Q = 64
@@ -304,135 +314,296 @@ def _segments(xc: np.ndarray, first: int, spacing: int, count: int, length: int)
         strides=(xc.strides[0], spacing * xc.strides[1], xc.strides[1]), writeable=False)
 
 
-class _Engine:
-    """Everything prepared once per call: centred data, masks, window sums."""
+def _prepare(Xu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred data (0 at non-finite samples), gap mask and change mask of every row."""
+    finite = np.isfinite(Xu)
+    if finite.all():  # the common case: no gaps, two passes fewer
+        bad = np.zeros(Xu.shape, np.uint8)
+        xc = Xu - Xu.mean(axis=1, keepdims=True)
+    else:
+        bad = (~finite).view(np.uint8)
+        with np.errstate(invalid="ignore"):
+            cnt = finite.sum(axis=1)
+            tot = np.where(finite, Xu, 0.0).sum(axis=1)
+            mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+            xc = np.where(finite, Xu - mean[:, None], 0.0)
+    # chg[t] = 1 where sample t + 1 differs from sample t (NaN counts as a change)
+    chg = np.zeros(Xu.shape, dtype=np.uint8)
+    with np.errstate(invalid="ignore"):
+        np.not_equal(Xu[:, 1:], Xu[:, :-1], out=chg[:, :-1].view(bool))
+    return np.ascontiguousarray(xc), np.ascontiguousarray(bad), chg
 
-    def __init__(self, X: np.ndarray, plan: _Plan, people: np.ndarray, lpairs: np.ndarray):
+
+class _Prep:
+    """The time-domain part of one run: centred data, masks, lag-0 window sums."""
+
+    def __init__(self, xc: np.ndarray, bad: np.ndarray, chg: np.ndarray, plan: _Plan,
+                 first: list[int]):
         from somacore._core._xcorr import WindowSums
 
-        self.plan = plan
-        self.first = set(np.unique(lpairs[:, 0]).tolist())
-        self.second = set(np.unique(lpairs[:, 1]).tolist())
-        Xu = X[people] if people.size != X.shape[0] or np.any(people != np.arange(
-            X.shape[0])) else X
-        finite = np.isfinite(Xu)
-        if finite.all():  # the common case: no gaps, two passes fewer
-            self.bad = np.zeros(Xu.shape, np.uint8)
-            self.xc = Xu - Xu.mean(axis=1, keepdims=True)
-        else:
-            self.bad = (~finite).view(np.uint8)
-            with np.errstate(invalid="ignore"):
-                cnt = finite.sum(axis=1)
-                tot = np.where(finite, Xu, 0.0).sum(axis=1)
-                mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
-                self.xc = np.where(finite, Xu - mean[:, None], 0.0)
-        # chg[t] = 1 where sample t + 1 differs from sample t (NaN counts as a change)
-        chg = np.zeros(Xu.shape, dtype=np.uint8)
-        with np.errstate(invalid="ignore"):
-            np.not_equal(Xu[:, 1:], Xu[:, :-1], out=chg[:, :-1].view(bool))
-        self.chg = chg
-        P = Xu.shape[0]
+        self.xc, self.bad, self.chg = xc, bad, chg
+        P = xc.shape[0]
         nw = plan.starts.size
-        ws = WindowSums()
         self.sx = np.zeros((P, nw))
         self.sxx = np.zeros((P, nw))
         self.nbx = np.zeros((P, nw), np.int64)
         self.ncx = np.zeros((P, nw), np.int64)
         s0 = np.ascontiguousarray(plan.starts)
-        for p in sorted(self.first):
-            ws.compute(self.xc[p], self.bad[p], self.chg[p], s0, plan.W, self.sx[p], self.sxx[p],
+        ws = WindowSums()
+        for p in first:
+            ws.compute(xc[p], bad[p], chg[p], s0, plan.W, self.sx[p], self.sxx[p],
                        self.nbx[p], self.ncx[p])
 
-    def _slid_spectra(self, w0: int, w1: int, bufs: dict,
-                      pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, np.ndarray, int]:
-        """Block spectra by FFT; the partner's segment spectra slid from them.
 
-        With ``M = q * g`` the lag segment of block ``b`` is the ``2q + 1``
-        blocks around it, so its spectrum is a phase-weighted sum of block
-        spectra, slid from block to block
-        (:class:`somacore._core._xcorr.SegmentSpectra`) instead of one more FFT
-        of ``g + 2M`` samples per block and person.
-        """
+def _slid(plan: _Plan) -> bool:
+    """Partner segment spectra slid from block spectra (``M = q g``, q small)?"""
+    return plan.blocked and plan.M % plan.g == 0 and plan.M // plan.g <= _MAX_SLIDE_Q
+
+
+class _Table:
+    """Block spectra of every person, computed once and read for any circular shift.
+
+    Row ``m`` of person ``p`` is the spectrum of ``xc[p, m g : m g + g]``
+    (zero-padded to ``nfft``); when ``g`` does not divide ``N``, rows
+    ``nA + m`` hold the blocks aligned to the end of the record,
+    ``xc[p, N - (m + 1) g : N - m g]``. A series rotated by a multiple ``s`` of
+    ``g`` is cut into blocks of exactly these two kinds (before the rotation
+    point its blocks come from the end of the record, after it from the
+    start), so its block spectra are rows of this table (see :meth:`rows`).
+    """
+
+    def __init__(self, xc: np.ndarray, plan: _Plan, people: list[int]):
+        g, nfft = plan.g, plan.nfft
+        P, N = xc.shape
+        self.N, self.g = N, g
+        self.nA = N // g
+        self.tail = N % g != 0
+        n = self.nA * (2 if self.tail else 1)
+        nf = nfft // 2 + 1
+        self.E = np.zeros((P, n, 2 * nf))
+        pad = np.zeros((min(_FFT_ROWS, self.nA), nfft))
+        for p in people:
+            for m0 in range(0, self.nA, _FFT_ROWS):
+                m1 = min(self.nA, m0 + _FFT_ROWS)
+                pad[:m1 - m0, :g] = _segments(xc[p:p + 1], m0 * g, g, m1 - m0, g)[0]
+                np.fft.rfft(pad[:m1 - m0], axis=-1,
+                            out=self.E[p, m0:m1].view(np.complex128))
+                if self.tail:  # end-aligned blocks m0..m1-1, i.e. positions descending
+                    pad[:m1 - m0, :g] = _segments(xc[p:p + 1], N - m1 * g, g, m1 - m0,
+                                                  g)[0][::-1]
+                    np.fft.rfft(pad[:m1 - m0], axis=-1,
+                                out=self.E[p, self.nA + m0:self.nA + m1].view(np.complex128))
+        self.Et = self.E.reshape(P * n, 2 * nf)
+        self.n = n
+
+    def rows(self, p: int, shift: int, pos: np.ndarray) -> np.ndarray:
+        """Table rows (into ``Et``) of the blocks at ``pos`` of person p rotated by ``shift``."""
+        a = pos - shift
+        after = a >= 0
+        if self.tail:
+            r = np.where(after, a // self.g, self.nA + (-a) // self.g - 1)
+        else:
+            r = np.where(after, a, a + self.N) // self.g
+        return p * self.n + r
+
+
+class _Spectra:
+    """Block spectra X_b (people first in a pair) and partner spectra Y_b (second).
+
+    Local block ``b`` of a range of windows starting at window ``wa`` is the
+    ``b``-th block from the start of window ``wa``; window ``wa + t`` sums
+    blocks ``t adv .. t adv + B - 1``. Spectra are produced in order
+    (:meth:`produce`) into rings that hold the blocks of one pipeline step plus
+    one window, so every FFT is done once. Three sources:
+
+    * slid (``M = q g``): the spectra ``E_e`` of consecutive ``g``-blocks
+      starting ``M`` before the range, by FFT into a ring, or read from a
+      shared :class:`_Table` for circularly shifted series; ``X_b = E_{b+q}``
+      and ``Y_b`` slid from ``E_b .. E_{b+2q}``
+      (:class:`somacore._core._xcorr.SegmentSpectra`);
+    * direct: one FFT per block (``X_b``) and per partner segment (``Y_b``).
+    """
+
+    def __init__(self, xc: np.ndarray, plan: _Plan, first: list[int], second: list[int],
+                 wa: int, table: _Table | None = None, shifts: list[int] | None = None):
         from somacore._core._xcorr import SegmentSpectra
 
-        pl = self.plan
-        q = pl.M // pl.g
-        first = int(pl.starts[0]) + w0 * pl.adv * pl.g
-        nb = (w1 - 1 - w0) * pl.adv + pl.B
-        ne = nb + 2 * q
-        es = _segments(self.xc, first - pl.M, pl.g, ne, pl.g)
-        nf = pl.nfft // 2 + 1
-        P = self.xc.shape[0]
-        if "E" not in bufs or bufs["E"].shape[1] != ne:
-            bufs["E"] = np.empty((P, ne, nf), np.complex128)
-            bufs["Y"] = np.empty((P, nb, nf), np.complex128)
-            # only the first g columns are ever written: the zero padding stays
-            bufs["pad"] = np.zeros((P, ne, pl.nfft))
-        E, Yf, pad = bufs["E"], bufs["Y"], bufs["pad"]
-        seg = SegmentSpectra()
-
-        def one(p: int) -> None:
-            if p in self.first or p in self.second:
-                pad[p, :, :pl.g] = es[p]
-                np.fft.rfft(pad[p], axis=-1, out=E[p])
-            if p in self.second:
-                seg.run(E[p].view(np.float64), q, pl.g, pl.nfft, Yf[p].view(np.float64))
-
-        if pool is None:
-            for p in range(P):
-                one(p)
+        self.xc, self.plan, self.first, self.second = xc, plan, first, second
+        self.wa = wa
+        P = xc.shape[0]
+        nf2 = 2 * (plan.nfft // 2 + 1)
+        self.slid = _slid(plan)
+        self.q = plan.M // plan.g if self.slid else 0
+        self.table, self.shifts = table, shifts
+        C = _STEP_WIN
+        self.RY = C * plan.adv + plan.B
+        self.Y = np.empty((P, self.RY, nf2))
+        self.Yt = self.Y.reshape(-1, nf2)
+        self.b_done = 0
+        self.e_done = 0
+        if self.slid:
+            self.seg = SegmentSpectra(self.q, plan.g, plan.nfft)
+            # first sample of extension block 0
+            self.P0 = int(plan.starts[wa]) - plan.M
+            if table is None:
+                self.RE = C * plan.adv + plan.B + 2 * self.q
+                self.E = np.empty((P, self.RE, nf2))
+                self.Xt = self.Et = self.E.reshape(-1, nf2)
+            else:
+                self.Xt = self.Et = table.Et
         else:
-            list(pool.map(one, range(P)))
-        # the blocks of the chunk's windows are blocks q .. q + nb - 1 of the extension
-        return E.view(np.float64), Yf.view(np.float64), q
+            self.X = np.empty((P, self.RY, nf2))
+            self.Xt = self.X.reshape(-1, nf2)
+        # zero-padded FFT inputs: only the first columns are ever written
+        self.pads: dict[int, np.ndarray] = {}
 
-    def spectra(self, w0: int, w1: int, bufs: dict,
-                pool: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-        """Forward spectra of the blocks of windows ``w0..w1`` (reusing buffers).
+    def _pad(self, length: int) -> np.ndarray:
+        if length not in self.pads:
+            self.pads[length] = np.zeros((_FFT_ROWS, self.plan.nfft))
+        return self.pads[length]
 
-        Returns ``(X, Y, xoff)``: window blocks are rows ``xoff ..`` of ``X``.
-        """
+    # -- rows of block spectra -------------------------------------------------------
+    def _erows(self, p: int, e: np.ndarray) -> np.ndarray:
+        if self.table is not None:
+            return self.table.rows(p, self.shifts[p], self.P0 + e * self.plan.g)
+        return p * self.RE + e % self.RE
+
+    def xrows(self, p: int, b: np.ndarray) -> np.ndarray:
+        if self.slid:
+            return self._erows(p, b + self.q)
+        return p * self.RY + b % self.RY
+
+    def yrows(self, p: int, b: np.ndarray) -> np.ndarray:
+        return p * self.RY + b % self.RY
+
+    def _block_pos(self, b0: int, b1: int) -> tuple[int, int]:
+        """First sample and spacing of local blocks b0..b1 (direct source)."""
         pl = self.plan
-        if pl.blocked and pl.M % pl.g == 0 and pl.M // pl.g <= _MAX_SLIDE_Q:
-            return self._slid_spectra(w0, w1, bufs, pool)
         if pl.blocked:
-            first = int(pl.starts[0]) + w0 * pl.adv * pl.g
-            nb = (w1 - 1 - w0) * pl.adv + pl.B
-            xs = _segments(self.xc, first, pl.g, nb, pl.g)
-            ys = _segments(self.xc, first - pl.M, pl.g, nb, pl.g + 2 * pl.M)
+            return int(pl.starts[self.wa]) + b0 * pl.g, pl.g
+        return int(pl.starts[self.wa + b0]), pl.S
+
+    def _fft_rows(self, p: int, first: int, spacing: int, count: int, length: int,
+                  ring: np.ndarray, r0: int) -> None:
+        """FFT of ``count`` segments into consecutive ring rows from ``r0`` (wrapping)."""
+        R = ring.shape[1]
+        done = 0
+        while done < count:
+            r = (r0 + done) % R
+            n = min(count - done, R - r, _FFT_ROWS)
+            pad = self._pad(length)
+            pad[:n, :length] = _segments(self.xc[p:p + 1], first + done * spacing, spacing,
+                                         n, length)[0]
+            np.fft.rfft(pad[:n], axis=-1, out=ring[p, r:r + n].view(np.complex128))
+            done += n
+
+    def produce(self, b_hi: int) -> None:
+        """Make X and Y of local blocks ``< b_hi`` available."""
+        pl = self.plan
+        b0 = self.b_done
+        if b_hi <= b0:
+            return
+        if self.slid:
+            q = self.q
+            e_hi = b_hi + 2 * q
+            if self.table is None and e_hi > self.e_done:
+                need = sorted(set(self.first) | set(self.second))
+                n = e_hi - self.e_done
+                for p in need:
+                    self._fft_rows(p, self.P0 + self.e_done * pl.g, pl.g, n, pl.g, self.E,
+                                   self.e_done % self.RE)
+                self.e_done = e_hi
+            e = np.arange(b0 - 1, e_hi, dtype=np.int64)
+            b = np.arange(b0 - 1, b_hi, dtype=np.int64)
+            for p in self.second:
+                er = self._erows(p, e)
+                orow = self.yrows(p, b)
+                if b0 == 0:
+                    er[0] = -1
+                    orow[0] = -1
+                self.seg.run_rows(self.Et, er, self.Yt, orow, self.wa * pl.adv + b0,
+                                  _SEG_REFRESH)
         else:
-            first = int(pl.starts[w0])
-            nb = w1 - w0
-            xs = _segments(self.xc, first, pl.S, nb, pl.W)
-            ys = _segments(self.xc, first - pl.M, pl.S, nb, pl.W + 2 * pl.M)
-        nf = pl.nfft // 2 + 1
-        P = self.xc.shape[0]
-        if "X" not in bufs or bufs["X"].shape[1] != nb:
-            bufs["X"] = np.empty((P, nb, nf), np.complex128)
-            bufs["Y"] = np.empty((P, nb, nf), np.complex128)
-            bufs["pad"] = np.zeros((P, nb, pl.nfft))
-        Xf, Yf, pad = bufs["X"], bufs["Y"], bufs["pad"]
-        # copy into a zero-padded contiguous work array (faster than FFT of strided views);
-        # only people who appear first in a pair need block spectra, only people who
-        # appear second need segment spectra (with pairs="all", 3 of 4 each)
-        lx, ly = xs.shape[2], ys.shape[2]
+            first, spacing = self._block_pos(b0, b_hi)
+            lx = pl.g
+            for p in self.first:
+                self._fft_rows(p, first, spacing, b_hi - b0, lx, self.X, b0 % self.RY)
+            for p in self.second:
+                self._fft_rows(p, first - pl.M, spacing, b_hi - b0, lx + 2 * pl.M, self.Y,
+                               b0 % self.RY)
+        self.b_done = b_hi
 
-        def one(p: int) -> None:
-            if p in self.first:
-                pad[p, :, :lx] = xs[p]
-                pad[p, :, lx:] = 0.0
-                np.fft.rfft(pad[p], axis=-1, out=Xf[p])
-            if p in self.second:
-                pad[p, :, :ly] = ys[p]
-                pad[p, :, ly:] = 0.0
-                np.fft.rfft(pad[p], axis=-1, out=Yf[p])
 
-        if pool is None:
-            for p in range(P):
-                one(p)
-        else:  # numpy's FFT releases the GIL: people in parallel
-            list(pool.map(one, range(P)))
-        return Xf.view(np.float64), Yf.view(np.float64), 0
+def _ranges(nw: int, n: int) -> list[tuple[int, int]]:
+    """Split windows 0..nw into at most n ranges starting at multiples of _REFRESH_WIN."""
+    cuts = sorted({min(nw, round(nw * k / n / _REFRESH_WIN) * _REFRESH_WIN)
+                   for k in range(n + 1)} | {0, nw})
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+class _Out:
+    """Result arrays of one run (all pairs, all windows)."""
+
+    def __init__(self, npair: int, nw: int, nl: int, return_r: bool):
+        self.peak_r = np.empty((npair, nw))
+        self.peak_lag = np.empty((npair, nw))
+        self.flags = np.zeros((npair, nw), np.uint8)
+        self.cube = np.empty((npair, nw, nl)) if return_r else None
+
+
+def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
+               wa: int, wb: int, table: _Table | None = None,
+               shifts: list[int] | None = None) -> None:
+    """Windows ``wa..wb`` of every pair, in steps of _STEP_WIN windows.
+
+    Per step: the new block spectra of every person (once), then per pair the
+    sliding spectral sums, one inverse FFT per window and the Pearson rows with
+    their peaks; the pair's rows of a step stay in cache between the three.
+    """
+    from somacore._core._xcorr import slide_pair
+
+    M, nl, adv, B = plan.M, 2 * plan.M + 1, plan.adv, plan.B
+    P = prep.xc.shape[0]
+    first = sorted(set(lpairs[:, 0].tolist()))
+    second = sorted(set(lpairs[:, 1].tolist()))
+    spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts)
+    nf2 = 2 * (plan.nfft // 2 + 1)
+    C = _STEP_WIN
+    acc = np.empty((C, nf2))
+    cbuf = np.empty((C, plan.nfft))
+    state = np.empty((lpairs.shape[0], nf2))
+    starts = np.ascontiguousarray(plan.starts)
+    sec = np.array(second, dtype=np.int64)
+    lag_bufs: dict[int, tuple] = {}  # per-position partner sums, by step length
+    for w0 in range(wa, wb, C):
+        w1 = min(wb, w0 + C)
+        nwc = w1 - w0
+        t0, tl = w0 - wa, w1 - wa  # local window indices
+        spec.produce((tl - 1) * adv + B)
+        # blocks of the step's windows and of the window before (leaving blocks)
+        blk = np.arange((t0 - 1) * adv, (tl - 1) * adv + B, dtype=np.int64)
+        if t0 == 0:
+            blk[:adv] = 0  # not read: the first window of a range is summed directly
+        xr = {p: spec.xrows(p, blk) for p in first}
+        yr = {p: spec.yrows(p, blk) for p in second}
+        s0 = int(starts[w0]) - M
+        L = int(starts[w1 - 1] - starts[w0]) + nl
+        if L not in lag_bufs:
+            lag_bufs[L] = (np.empty((P, L)), np.empty((P, L)), np.zeros((P, L), np.uint8),
+                           np.zeros((P, L + 1), np.int64))
+        ys, iy, code, nz = lag_bufs[L]
+        rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
+        a_c = acc[:nwc]
+        c_c = cbuf[:nwc]
+        for p in range(lpairs.shape[0]):
+            i, j = int(lpairs[p, 0]), int(lpairs[p, 1])
+            slide_pair(spec.Xt, xr[i], spec.Yt, yr[j], B, adv, w0, _REFRESH_WIN, state[p],
+                       t0 > 0, a_c)
+            np.fft.irfft(a_c.view(np.complex128), n=plan.nfft, axis=-1, out=c_c)
+            rows.run_pair(c_c, i, j, starts, s0, prep.sx, prep.sxx, prep.nbx, prep.ncx,
+                          ys, iy, code, nz, out.peak_r[p],
+                          out.peak_lag[p], out.flags[p], w0,
+                          None if out.cube is None else out.cube[p])
 
 
 def windowed_xcorr(
@@ -532,86 +703,38 @@ def windowed_xcorr(
 
 
 def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs):
-    from somacore._core._xcorr import BlockSpectraSlider, PearsonRows
+    Xu = X[people] if people.size != X.shape[0] or np.any(people != np.arange(
+        X.shape[0])) else X
+    first = sorted(set(lpairs[:, 0].tolist()))
+    prep = _Prep(*_prepare(Xu), plan, first)
+    out = _Out(pr.shape[0], plan.starts.size, 2 * plan.M + 1, return_r)
+    _run_all(prep, plan, lpairs, peak, span, out, n_threads)
+    return _result(pr, plan, out, peak, span, fs)
 
-    M, nl = plan.M, 2 * plan.M + 1
-    nw = plan.starts.size
-    npair = pr.shape[0]
-    eng = _Engine(X, plan, people, lpairs)
-    nf2 = 2 * (plan.nfft // 2 + 1)
-    # pairs go in groups of at most 8; each worker (thread) owns one set of group buffers,
-    # so the work area does not grow with the number of pairs
-    pg = min(8, -(-npair // n_threads))
-    n_work = min(n_threads, -(-npair // pg))
-    # chunk length in windows: spectra of all people + Sxy of the groups in flight fit
-    per_win = 8 * (2 * people.size * (nf2 * plan.adv + plan.S) + n_work * pg * (nf2 + plan.nfft))
-    cw = int(max(8, min(nw, _WORK_BYTES // max(per_win, 1))))
-    peak_r = np.empty((npair, nw))
-    peak_lag = np.empty((npair, nw))
-    flags = np.zeros((npair, nw), np.uint8)
-    cube = np.empty((npair, nw, nl)) if return_r else None
-    rows = PearsonRows(plan.W, M, 1 if peak == "boker" else 0, span)
-    groups = [np.arange(a, min(a + pg, npair)) for a in range(0, npair, pg)]
-    slider = BlockSpectraSlider()
-    free: queue.SimpleQueue = queue.SimpleQueue()
-    for _ in range(n_work):
-        free.put((np.empty((pg, cw, nf2)), np.empty((pg, cw, plan.nfft))))
 
-    def do_group(gi: int, Xf, Yf, xoff: int, w0: int, w1: int, lag0: list,
-                 lagd: tuple) -> None:
-        g = groups[gi]
-        gp = np.ascontiguousarray(lpairs[g])
-        nwc = w1 - w0
-        bufs_w = free.get()
-        try:
-            acc, cbuf = bufs_w
-            if nwc == cw and g.size == pg:
-                acc_c, cbuf_c = acc, cbuf
-            else:  # the last, shorter chunk or group
-                acc_c = np.empty((g.size, nwc, nf2))
-                cbuf_c = np.empty((g.size, nwc, plan.nfft))
-            slider.run(Xf, Yf, gp, plan.B, plan.adv, acc_c, xoff)
-            np.fft.irfft(acc_c.view(np.complex128), n=plan.nfft, axis=-1, out=cbuf_c)
-            rows.run(cbuf_c, gp, lagd[3], lagd[4], lag0[0], lag0[1], lag0[2], lag0[3],
-                     lagd[0], lagd[1], lagd[2],
-                     peak_r[g[0]:g[-1] + 1], peak_lag[g[0]:g[-1] + 1],
-                     flags[g[0]:g[-1] + 1], w0, None if cube is None else cube[g[0]:g[-1] + 1])
-        finally:
-            free.put(bufs_w)
+def _run_all(prep: _Prep, plan: _Plan, lpairs: np.ndarray, peak: str, span: int, out: _Out,
+             n_threads: int, table: _Table | None = None,
+             shifts: list[int] | None = None) -> None:
+    """All windows, split into ranges run in threads (the kernels release the GIL)."""
+    from somacore._core._xcorr import PearsonRows
 
-    second = np.array(sorted(eng.second), dtype=np.int64)
-    pool = ThreadPoolExecutor(n_work) if n_work > 1 else None
-    bufs: dict = {}
-    try:
-        for w0 in range(0, nw, cw):
-            w1 = min(nw, w0 + cw)
-            Xf, Yf, xoff = eng.spectra(w0, w1, bufs, pool)
-            sl = slice(w0, w1)
-            lag0 = [np.ascontiguousarray(a[:, sl]) for a in (eng.sx, eng.sxx, eng.nbx, eng.ncx)]
-            # window sums of the partner at every start sample the chunk's lags reach
-            st = np.ascontiguousarray(plan.starts[sl])
-            t0 = int(st[0]) - M
-            L = int(st[-1] - st[0]) + nl
-            if "ys" not in bufs or bufs["ys"].shape[1] != L:
-                bufs["ys"] = np.empty((people.size, L))
-                bufs["iy"] = np.empty((people.size, L))
-                bufs["yc"] = np.zeros((people.size, L), np.uint8)
-            lagd = (bufs["ys"], bufs["iy"], bufs["yc"], st, t0)
-            rows.lagged(eng.xc, eng.bad, eng.chg, second, t0, *lagd[:3])
-            if pool is None:
-                for gi in range(len(groups)):
-                    do_group(gi, Xf, Yf, xoff, w0, w1, lag0, lagd)
-            else:
-                futs = [pool.submit(do_group, gi, Xf, Yf, xoff, w0, w1, lag0, lagd)
-                        for gi in range(len(groups))]
-                for f in futs:
-                    f.result()
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    rows = PearsonRows(plan.W, plan.M, 1 if peak == "boker" else 0, span)
+    ranges = _ranges(plan.starts.size, n_threads)
+    if len(ranges) == 1:
+        _run_range(prep, plan, lpairs, rows, out, *ranges[0], table, shifts)
+        return
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        futs = [pool.submit(_run_range, prep, plan, lpairs, rows, out, a, b, table, shifts)
+                for a, b in ranges]
+        for f in futs:
+            f.result()
+
+
+def _result(pr, plan: _Plan, out: _Out, peak: str, span: int, fs: float) -> WindowedXcorr:
+    M = plan.M
     return WindowedXcorr(
-        pairs=pr, peak_r=peak_r, peak_lag_s=peak_lag / fs, flags=flags,
+        pairs=pr, peak_r=out.peak_r, peak_lag_s=out.peak_lag / fs, flags=out.flags,
         window_start_s=plan.starts / fs, lags_s=np.arange(-M, M + 1) / fs, fs=fs,
         window_s=plan.W / fs, step_s=plan.S / fs, max_lag_s=M / fs, peak=peak,
-        peak_span_s=span / fs, r=cube,
+        peak_span_s=span / fs, r=out.cube,
     )
