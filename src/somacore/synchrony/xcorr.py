@@ -63,6 +63,7 @@ __all__ = [
     "FLAG_GAP",
     "FLAG_NO_PEAK",
     "WindowedXcorr",
+    "XcorrMeasure",
     "XcorrSummary",
     "windowed_xcorr",
 ]
@@ -667,6 +668,28 @@ def windowed_xcorr(
         X = as_people([np.asarray(x), np.asarray(y)], what="x, y")
     else:
         X = as_people(x)
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
+            or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}.")
+    d = _design(X, fs, window_s, step_s, max_lag_s, pairs, peak, peak_span_s)
+    res = _run(X, d.plan, d.pairs, d.people, d.lpairs, d.peak_rule, d.span, return_r,
+               int(n_threads), fs)
+    return res if d.plan.M > 0 else dataclasses.replace(res, peak=peak)
+
+
+@dataclass(frozen=True)
+class _Design:
+    plan: _Plan
+    pairs: np.ndarray    # (n_pairs, 2) person indices
+    people: np.ndarray   # the people in any pair, sorted
+    lpairs: np.ndarray   # pairs as indices into people
+    peak_rule: str       # "max" when M == 0
+    span: int
+
+
+def _design(X: np.ndarray, fs: float, window_s: float, step_s: float, max_lag_s: float,
+            pairs: Any, peak: str, peak_span_s: float | None) -> _Design:
+    """Check the parameters of windowed_xcorr and design the windows in samples."""
     P, N = X.shape
     window_s = seconds(window_s, "window_s")
     step_s = seconds(step_s, "step_s")
@@ -689,17 +712,11 @@ def windowed_xcorr(
         if M > 0 and span >= M:
             raise ValueError(f"peak_span_s={peak_span_s:g} s must be shorter than max_lag_s="
                              f"{max_lag_s:g} s, or no lag could qualify as a peak.")
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
-            or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}.")
     pr = design_pairs(pairs, P)
     people, local = np.unique(pr, return_inverse=True)
     lpairs = np.ascontiguousarray(local.reshape(-1, 2).astype(np.int64))
-    npair = pr.shape[0]
-    plan = _plan(N, W, S, M, people.size, npair)
-    res = _run(X, plan, pr, people, lpairs, "max" if M == 0 else peak, span, return_r,
-               int(n_threads), fs)
-    return res if M > 0 else dataclasses.replace(res, peak=peak)
+    plan = _plan(N, W, S, M, people.size, pr.shape[0])
+    return _Design(plan, pr, people, lpairs, "max" if M == 0 else peak, span)
 
 
 def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs):
@@ -738,3 +755,144 @@ def _result(pr, plan: _Plan, out: _Out, peak: str, span: int, fs: float) -> Wind
         window_s=plan.W / fs, step_s=plan.S / fs, max_lag_s=M / fs, peak=peak,
         peak_span_s=span / fs, r=out.cube,
     )
+
+
+# ------------------------------------------------------------------ surrogate fast path
+#: largest shared spectrum table (bytes) for circular-shift surrogates of an
+#: :class:`XcorrMeasure`; beyond it every surrogate is measured from scratch
+#: (same result, slower). 4 people x 1 h at 256 Hz (30 s windows, 1 s step,
+#: ±5 s lags) need 332 MB.
+_TABLE_BYTES = 1 << 30
+
+_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(XcorrSummary) if f.name != "pairs")
+
+
+@dataclass(frozen=True)
+class XcorrMeasure:
+    """:func:`windowed_xcorr` reduced to numbers, as a measure for surrogate tests.
+
+    Calling it on an array ``x`` of shape (n_people, n_samples) runs
+    ``windowed_xcorr(x, fs=fs, window_s=..., ...)`` and returns ``statistic``:
+    the name of a field of :class:`XcorrSummary` (e.g. ``"mean_peak_r"``, one
+    value per pair), ``"peak_r"`` (every window of every pair), or a function
+    of the :class:`WindowedXcorr`. Passed to
+    :func:`somacore.synchrony.surrogate_test` with
+    ``method="circular_shift"`` it takes a fast path that computes the
+    record's spectra once for all surrogates (see there).
+
+    Parameters
+    ----------
+    fs, window_s, step_s, max_lag_s, pairs, peak, peak_span_s
+        As in :func:`windowed_xcorr`.
+    statistic : str or callable
+        What the measure returns (default ``"mean_peak_r"``).
+    """
+
+    fs: float
+    window_s: float
+    step_s: float
+    max_lag_s: float
+    pairs: Any = "all"
+    peak: Literal["boker", "max"] = "boker"
+    peak_span_s: float | None = None
+    statistic: Any = "mean_peak_r"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fs", check_fs_sync(self.fs))
+        st = self.statistic
+        if not callable(st) and st not in (*_SUMMARY_FIELDS, "peak_r"):
+            raise ValueError(f"statistic must be 'peak_r', a field of XcorrSummary "
+                             f"({', '.join(_SUMMARY_FIELDS)}) or a function of the "
+                             f"WindowedXcorr, got {st!r}.")
+
+    @property
+    def step_samples(self) -> int:
+        """The window step in samples (the quantum of fast-path circular shifts)."""
+        return to_samples(seconds(self.step_s, "step_s"), self.fs, "step_s")
+
+    def xcorr(self, x: Any) -> WindowedXcorr:
+        """The full :class:`WindowedXcorr` of ``x``."""
+        return windowed_xcorr(x, fs=self.fs, window_s=self.window_s, step_s=self.step_s,
+                              max_lag_s=self.max_lag_s, pairs=self.pairs, peak=self.peak,
+                              peak_span_s=self.peak_span_s)
+
+    def reduce(self, res: WindowedXcorr) -> np.ndarray:
+        """``statistic`` of a result."""
+        st = self.statistic
+        if callable(st):
+            return np.asarray(st(res), dtype=np.float64)
+        if st == "peak_r":
+            return np.asarray(res.peak_r, dtype=np.float64)
+        return np.asarray(getattr(res.summary(), st), dtype=np.float64)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        return self.reduce(self.xcorr(x))
+
+
+class _ShiftEngine:
+    """windowed_xcorr of circular shifts of one record, from spectra computed once.
+
+    Rotating person p by ``s`` samples (a multiple of the block length ``g``)
+    cuts the rotated series into blocks that are blocks of the original series
+    (:class:`_Table`), so the forward FFTs are done once for all shifts; each
+    shift then costs its spectral sums, inverse FFTs and Pearson rows (and an
+    O(n) pass for its time-domain sums). ``run(shifts)`` equals
+    ``windowed_xcorr`` on the explicitly rotated array up to rounding (the
+    rotated array is centred with the original's mean).
+    """
+
+    def __init__(self, X: np.ndarray, measure: XcorrMeasure):
+        m = measure
+        self.measure = m
+        self.X = X
+        self.d = _design(X, m.fs, m.window_s, m.step_s, m.max_lag_s, m.pairs, m.peak,
+                         m.peak_span_s)
+        d = self.d
+        self.first = sorted(set(d.lpairs[:, 0].tolist()))
+        self.xc, self.bad, self.chg = _prepare(X[d.people])
+        self.table: _Table | None = None
+
+    @staticmethod
+    def table_bytes(X: np.ndarray, measure: XcorrMeasure) -> int | None:
+        """Size of the shared table, or None when the design has no fast path."""
+        m = measure
+        d = _design(X, m.fs, m.window_s, m.step_s, m.max_lag_s, m.pairs, m.peak,
+                    m.peak_span_s)
+        pl = d.plan
+        if not _slid(pl) or pl.S % pl.g:
+            return None
+        rows = (X.shape[1] // pl.g) * (1 if X.shape[1] % pl.g == 0 else 2)
+        return d.people.size * rows * (pl.nfft // 2 + 1) * 16
+
+    def _rolled(self, shifts: list[int]):
+        xc, bad, chg = self.xc, self.bad, self.chg
+        if not any(shifts):
+            return xc, bad, chg
+        xc, bad, chg = xc.copy(), bad.copy(), chg.copy()
+        Xu = self.X[self.d.people]
+        N = xc.shape[1]
+        for p, s in enumerate(shifts):
+            if s:
+                xc[p] = np.roll(self.xc[p], s)
+                bad[p] = np.roll(self.bad[p], s)
+                chg[p] = np.roll(self.chg[p], s)
+                # the two sample pairs that the rotation makes or breaks
+                with np.errstate(invalid="ignore"):
+                    chg[p, s - 1] = Xu[p, 0] != Xu[p, N - 1]
+                chg[p, N - 1] = 0
+        return xc, bad, chg
+
+    def run(self, shifts: Any) -> WindowedXcorr:
+        """Result for people rotated by ``shifts`` samples (one per person in x)."""
+        d = self.d
+        pl = d.plan
+        sh = [int(v) for v in np.asarray(shifts)[d.people]]
+        if any(s % pl.g or not 0 <= s < pl.N for s in sh):
+            raise ValueError(f"shifts must be multiples of {pl.g} samples in [0, {pl.N}).")
+        if self.table is None:
+            self.table = _Table(self.xc, pl, list(range(d.people.size)))
+        prep = _Prep(*self._rolled(sh), pl, self.first)
+        out = _Out(d.pairs.shape[0], pl.starts.size, 2 * pl.M + 1, False)
+        _run_all(prep, pl, d.lpairs, d.peak_rule, d.span, out, 1, self.table, sh)
+        res = _result(d.pairs, pl, out, d.peak_rule, d.span, self.measure.fs)
+        return res if pl.M > 0 else dataclasses.replace(res, peak=self.measure.peak)
