@@ -262,3 +262,38 @@ def test_segment_spectra_slide_equals_fft_of_each_segment(q, g):
     out = np.empty((nb, nfft // 2 + 1), np.complex128)
     SegmentSpectra(q, g, nfft).run(E.view(np.float64), out.view(np.float64), 32)
     assert np.max(np.abs(out - want)) < 1e-9 * np.max(np.abs(want))
+
+
+def test_lazy_peak_search_equals_full_row():
+    # without return_r the Boker peak is searched while r is formed outward from
+    # lag 0 in slices; the peaks must be those of the full rows (reference picker),
+    # for rows whose peak lies near lag 0, far out on either side, or nowhere
+    M = 1200
+    span = max(1, round(0.1 * M))
+    far = []
+    for smooth, c in ((1, 0.5), (25, 0.5), (200, 0.5), (400, 5.0)):
+        rng = np.random.default_rng(smooth)
+        n = 6000
+        k = np.ones(smooth) / smooth
+        x = np.vstack([np.convolve(rng.standard_normal(n + 2000), k, "valid")[:n + 1000]
+                       for _ in range(4)])
+        x[1, 700:] += c * x[0, :-700]     # person 1 follows 0 by 700 samples
+        x[2, :-900] += c * x[0, 900:]     # person 2 leads 0 by 900 samples
+        x[3, 1600:] += c * x[0, :-1600]   # person 3 follows 0 beyond the lag range
+        t = np.arange(n + 1000) / 2000.0
+        # two slow sines 1.5 rad apart: r is monotone over the lags, no peak at all
+        x = np.vstack([x, np.sin(t), np.sin(t - 1.5)])[:, 1000:]
+        kw = dict(fs=100.0, window_s=20, step_s=1.3, max_lag_s=12)
+        full = windowed_xcorr(x, **kw, return_r=True)
+        lazy = windowed_xcorr(x, **kw)
+        want = _peaks_ref(full.r, M, span, "boker")
+        got = np.where(np.isnan(lazy.peak_lag_s), -1 - M,
+                       np.round(lazy.peak_lag_s * 100.0)).astype(int) + M
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(lazy.peak_r, full.peak_r)
+        np.testing.assert_array_equal(lazy.flags, full.flags)
+        far += [*(want[want >= 0] - M), 0 if (want >= 0).all() else None]
+    # the rows had peaks beyond the first slice on both sides, and rows without one
+    lags = [v for v in far if v is not None]
+    assert max(lags) > 256 + span and min(lags) < -(256 + span)
+    assert None in far

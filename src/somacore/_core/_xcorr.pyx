@@ -36,6 +36,20 @@ cimport cython
 from libc.math cimport NAN, cos, fabs, isfinite, sin, sqrt
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memchr
+
+cdef extern from *:
+    """
+    /* cand[m] = 1 where r[m] rises from the left and does not rise to the right;
+       restrict-qualified so that the byte stores cannot alias r: vectorised */
+    static void somacore_xcorr_cand(const double *restrict r, unsigned char *restrict cand,
+                                    Py_ssize_t lo, Py_ssize_t hi) {
+        for (Py_ssize_t m = lo; m < hi; m++)
+            cand[m] = (unsigned char)((r[m] > r[m - 1]) & (r[m] >= r[m + 1]));
+    }
+    """
+    void _rising_tops "somacore_xcorr_cand"(const double* r, uint8_t* cand, Py_ssize_t lo,
+                                             Py_ssize_t hi) noexcept nogil
 
 import numpy as np
 
@@ -325,38 +339,155 @@ def slide_pair(const double[:, ::1] Xt, const int64_t[::1] xrow, const double[:,
                 state[f] = out[nw - 1, f]
 
 
-cdef inline Py_ssize_t _peak_boker(const double* r, Py_ssize_t nl, Py_ssize_t M,
-                                   Py_ssize_t span) noexcept nogil:
+cdef inline Py_ssize_t _peak_max(const double* r, Py_ssize_t nl, Py_ssize_t M) noexcept nogil:
+    # Largest r (ties: nearest lag 0, the negative lag at equal distance), for a
+    # row without NaN: the maximum in four independent running maxima (the
+    # maximum of a finite set does not depend on the order), then the nearest
+    # index holding it.
+    cdef double m0 = r[0], m1 = r[0], m2 = r[0], m3 = r[0]
+    cdef Py_ssize_t m, d, n4 = nl - nl % 4
+    for m in range(0, n4, 4):
+        m0 = r[m] if r[m] > m0 else m0
+        m1 = r[m + 1] if r[m + 1] > m1 else m1
+        m2 = r[m + 2] if r[m + 2] > m2 else m2
+        m3 = r[m + 3] if r[m + 3] > m3 else m3
+    for m in range(n4, nl):
+        m0 = r[m] if r[m] > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m0 = m2 if m2 > m0 else m0
+    m0 = m3 if m3 > m0 else m0
+    for d in range(M + 1):
+        if r[M - d] == m0:
+            return M - d
+        if r[M + d] == m0:
+            return M + d
+    return M
+
+
+cdef inline bint _span_max(const double* r, Py_ssize_t m, Py_ssize_t span) noexcept nogil:
+    cdef Py_ssize_t q
+    for q in range(m - span, m + span + 1):
+        if r[q] > r[m]:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _peak_boker(const double* r, uint8_t* cand, Py_ssize_t nl,
+                                   Py_ssize_t M, Py_ssize_t span) noexcept nogil:
     # Local maximum nearest to lag 0 (index M). A peak at index m: interior
     # (span <= m < nl - span), r[m] > r[m - 1], r[m] >= r[m + 1] and r[m] is
     # the maximum of r[m - span .. m + span]. At equal distance from lag 0
     # the larger r wins (the positive lag on an exact tie). -1 if none.
-    cdef Py_ssize_t d, m, q, best = -1
-    cdef int side
-    cdef bint ok
-    for d in range(M + 1):
-        for side in range(2):
-            if side == 0:
-                m = M + d
-            else:
-                if d == 0:
-                    continue
-                m = M - d
-            if m < span or m >= nl - span or m < 1 or m >= nl - 1:
-                continue
-            if not (r[m] > r[m - 1] and r[m] >= r[m + 1]):
-                continue
-            ok = True
-            for q in range(m - span, m + span + 1):
-                if r[q] > r[m]:
-                    ok = False
+    # The neighbour test runs over the whole row in one branch-free pass
+    # (`cand`); only its few hits get the span test, nearest first on each side.
+    cdef Py_ssize_t lo = span if span > 1 else 1
+    cdef Py_ssize_t hi = nl - span if nl - span < nl - 1 else nl - 1
+    cdef Py_ssize_t m, right = -1, left = -1
+    cdef const uint8_t* hit
+    if hi <= lo:
+        return -1
+    _rising_tops(r, cand, lo, hi)
+    m = M if M > lo else lo
+    while m < hi:
+        hit = <const uint8_t*>memchr(cand + m, 1, hi - m)  # next candidate to the right
+        if hit == NULL:
+            break
+        m = hit - cand
+        if _span_max(r, m, span):
+            right = m
+            break
+        m += 1
+    m = M - 1 if M - 1 < hi - 1 else hi - 1
+    while m >= lo:
+        if right >= 0 and M - m > right - M:
+            break  # farther than the peak found on the right
+        if cand[m] and _span_max(r, m, span):
+            left = m
+            break
+        m -= 1
+    if left < 0:
+        return right
+    if right < 0 or M - left < right - M:
+        return left
+    if right - M < M - left:
+        return right
+    return right if r[right] >= r[left] else left
+
+
+cdef inline void _r_span(double* dst, const double* c, const double* yv, const double* iv,
+                         double mx, double isx, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    # r at lag indices a..b-1 (branch-free, vectorised). An unusable partner window
+    # has iv = NaN, so its r stays NaN through the clamps.
+    cdef Py_ssize_t m
+    cdef double r
+    for m in range(a, b):
+        r = (c[m] - mx * yv[m]) * isx * iv[m]
+        r = 1.0 if r > 1.0 else r
+        dst[m] = -1.0 if r < -1.0 else r
+
+
+cdef Py_ssize_t _peak_boker_lazy(double* dst, uint8_t* cand, const double* c,
+                                 const double* yv, const double* iv, double mx, double isx,
+                                 Py_ssize_t nl, Py_ssize_t M, Py_ssize_t span) noexcept nogil:
+    # _peak_boker on a row whose r is formed only where the search looks: outward
+    # from lag 0 in slices, so a peak near lag 0 costs a fraction of the row. Same
+    # result as _peak_boker on the full row: a candidate is judged only when r is
+    # known on its whole span, and each side's nearest valid peak is found first.
+    cdef Py_ssize_t lo = span if span > 1 else 1
+    cdef Py_ssize_t hi = nl - span if nl - span < nl - 1 else nl - 1
+    cdef Py_ssize_t step = 256 if 256 > 2 * span else 2 * span
+    cdef Py_ssize_t A, Z, A2, Z2, m, lim, floor, right = -1, left = -1
+    cdef const uint8_t* hit
+    if hi <= lo:
+        return -1
+    A = M - step - span if M - step - span > 0 else 0
+    Z = M + step + span + 1 if M + step + span + 1 < nl else nl
+    _r_span(dst, c, yv, iv, mx, isx, A, Z)
+    # right side: candidates m >= M, judged once r is known on m - span .. m + span
+    m = M if M > lo else lo
+    while m < hi:
+        lim = hi if Z == nl else (Z - span if Z - span < hi else hi)
+        if lim > m:
+            _rising_tops(dst, cand, m, lim)
+            while m < lim:
+                hit = <const uint8_t*>memchr(cand + m, 1, lim - m)
+                if hit == NULL:
+                    m = lim
                     break
-            if ok:
-                if best < 0 or r[m] > r[best]:
-                    best = m
-        if best >= 0:
-            return best
-    return -1
+                m = hit - cand
+                if _span_max(dst, m, span):
+                    right = m
+                    break
+                m += 1
+        if right >= 0 or lim >= hi:
+            break
+        Z2 = Z + step if Z + step < nl else nl
+        _r_span(dst, c, yv, iv, mx, isx, Z, Z2)
+        Z = Z2
+    # left side, no farther than the right peak
+    floor = lo if right < 0 else (2 * M - right if 2 * M - right > lo else lo)
+    m = M - 1 if M - 1 < hi - 1 else hi - 1
+    while m >= floor:
+        lim = floor if A == 0 else (A + span if A + span > floor else floor)
+        if m >= lim:
+            _rising_tops(dst, cand, lim, m + 1)
+            while m >= lim:
+                if cand[m] and _span_max(dst, m, span):
+                    left = m
+                    break
+                m -= 1
+        if left >= 0 or lim <= floor:
+            break
+        A2 = A - step if A - step > 0 else 0
+        _r_span(dst, c, yv, iv, mx, isx, A2, A)
+        A = A2
+    if left < 0:
+        return right
+    if right < 0 or M - left < right - M:
+        return left
+    if right - M < M - left:
+        return right
+    return right if dst[right] >= dst[left] else left
 
 
 @cython.final
@@ -375,7 +506,8 @@ cdef class PearsonRows:
     and ``nz[p, k]``, the number of unusable windows before ``k`` (so a row
     of lags is checked in O(1)). Consecutive windows overlap at every lag, so
     one O(1) slide per sample serves all windows and lags of a chunk
-    (restarted from scratch every 4096 samples, which bounds rounding drift).
+    (restarted from scratch every ``max(4096, W)`` samples, which bounds
+    rounding drift at under one extra pass of the data).
     These per-position arrays belong to the partner alone and are shared by
     all of its pairs.
 
@@ -409,6 +541,7 @@ cdef class PearsonRows:
         cdef Py_ssize_t W = self.W
         cdef double invW = 1.0 / <double>W
         cdef Py_ssize_t q, p, k, t, ya
+        cdef Py_ssize_t every = W if W > 4096 else 4096
         cdef double ys = 0.0, yss = 0.0, vy, u0, u1
         cdef int64_t nb = 0, nc = 0, nz = 0
         cdef uint8_t code
@@ -424,7 +557,7 @@ cdef class PearsonRows:
                 nz = 0
                 for k in range(L):
                     ya = t0 + k
-                    if k % 4096 == 0:
+                    if k % every == 0:
                         # (re)start the sums of [ya, ya + W) from scratch: bounded drift
                         ys = 0.0
                         yss = 0.0
@@ -449,7 +582,7 @@ cdef class PearsonRows:
                     code_out[p, k] = code
                     nz_out[p, k] = nz
                     nz += code != 0
-                    if k + 1 < L and (k + 1) % 4096 != 0:
+                    if k + 1 < L and (k + 1) % every != 0:
                         # slide [ya, ya + W) -> [ya + 1, ya + W + 1)
                         u0 = xr[ya]
                         u1 = xr[ya + W]
@@ -472,6 +605,7 @@ cdef class PearsonRows:
         cdef double invW = 1.0 / <double>self.W
         cdef bint keep = cube is not None
         cdef double* row = <double*>malloc(nl * sizeof(double))
+        cdef uint8_t* cand = <uint8_t*>malloc(nl)
         cdef Py_ssize_t w, m, best, off, k
         cdef double vx, mx, isx, r, mxv
         cdef const uint8_t* cv
@@ -481,7 +615,9 @@ cdef class PearsonRows:
         cdef const double* yv
         cdef const double* iv
         cdef double* dst
-        if row == NULL:
+        if row == NULL or cand == NULL:
+            free(row)
+            free(cand)
             raise MemoryError()
         try:
             with nogil:
@@ -496,42 +632,34 @@ cdef class PearsonRows:
                         fl = F_CONST_I
                     dst = &cube[k, 0] if keep else row
                     off = starts[k] - M - t0
+                    complete = False
                     if fl:
-                        for m in range(nl):
-                            dst[m] = NAN
-                        complete = False
+                        if keep:
+                            for m in range(nl):
+                                dst[m] = NAN
                     else:
                         isx = 1.0 / sqrt(vx)
                         c = &C[w, 0]
                         yv = &ys_in[j, off]
                         iv = &iy_in[j, off]
-                        # branch-free body (vectorised): an unusable partner window has
-                        # iv = NaN, so its r stays NaN through the clamps
-                        for m in range(nl):
-                            r = (c[m] - mx * yv[m]) * isx * iv[m]
-                            r = 1.0 if r > 1.0 else r
-                            dst[m] = -1.0 if r < -1.0 else r
                         if nz_in[j, off + nl] != nz_in[j, off]:
                             cv = &code_in[j, off]
                             for m in range(nl):
                                 fl |= cv[m]
                         complete = fl == 0
+                        if keep or self.mode == PEAK_MAX:
+                            _r_span(dst, c, yv, iv, mx, isx, 0, nl)
                     best = -1
                     if complete:
                         if self.mode == PEAK_MAX:
-                            best = 0
-                            mxv = dst[0]
-                            for m in range(1, nl):
-                                # strictly larger, or equal and nearer to lag 0
-                                if dst[m] > mxv or (dst[m] == mxv and
-                                                    fabs(<double>(m - M)) <
-                                                    fabs(<double>(best - M))):
-                                    mxv = dst[m]
-                                    best = m
-                        else:
-                            best = _peak_boker(dst, nl, M, self.span)
-                            if best < 0:
-                                fl |= F_NO_PEAK
+                            best = _peak_max(dst, nl, M)
+                        elif keep:
+                            best = _peak_boker(dst, cand, nl, M, self.span)
+                        else:  # only the peak is wanted: r formed outward from lag 0
+                            best = _peak_boker_lazy(dst, cand, c, yv, iv, mx, isx, nl, M,
+                                                    self.span)
+                        if best < 0 and self.mode != PEAK_MAX:
+                            fl |= F_NO_PEAK
                     if best >= 0:
                         peak_r[k] = dst[best]
                         peak_lag[k] = <double>(best - M)
@@ -541,3 +669,4 @@ cdef class PearsonRows:
                     flags[k] = fl
         finally:
             free(row)
+            free(cand)

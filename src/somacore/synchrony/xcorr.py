@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -356,6 +357,23 @@ class _Prep:
                        self.nbx[p], self.ncx[p])
 
 
+def _buf(cache: dict | None, key: Any, shape: tuple, dtype: Any = np.float64,
+         zero: bool = False) -> np.ndarray:
+    """A work array, taken from ``cache`` when one of that shape is there.
+
+    Fresh memory is slow to touch the first time (page faults and zeroing); a
+    caller running many times (the surrogate engine, one cache per thread)
+    keeps its work arrays. ``zero``: allocated zero-filled (callers only ever
+    write the parts they read, e.g. the data columns of an FFT pad).
+    """
+    a = None if cache is None else cache.get(key)
+    if a is None or a.shape != shape:
+        a = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+        if cache is not None:
+            cache[key] = a
+    return a
+
+
 def _slid(plan: _Plan) -> bool:
     """Partner segment spectra slid from block spectra (``M = q g``, q small)?"""
     return plan.blocked and plan.M % plan.g == 0 and plan.M // plan.g <= _MAX_SLIDE_Q
@@ -426,7 +444,8 @@ class _Spectra:
     """
 
     def __init__(self, xc: np.ndarray, plan: _Plan, first: list[int], second: list[int],
-                 wa: int, table: _Table | None = None, shifts: list[int] | None = None):
+                 wa: int, table: _Table | None = None, shifts: list[int] | None = None,
+                 cache: dict | None = None):
         from somacore._core._xcorr import SegmentSpectra
 
         self.xc, self.plan, self.first, self.second = xc, plan, first, second
@@ -438,7 +457,8 @@ class _Spectra:
         self.table, self.shifts = table, shifts
         C = _STEP_WIN
         self.RY = C * plan.adv + plan.B
-        self.Y = np.empty((P, self.RY, nf2))
+        self.cache = cache
+        self.Y = _buf(cache, "Y", (P, self.RY, nf2))
         self.Yt = self.Y.reshape(-1, nf2)
         self.b_done = 0
         self.e_done = 0
@@ -448,20 +468,17 @@ class _Spectra:
             self.P0 = int(plan.starts[wa]) - plan.M
             if table is None:
                 self.RE = C * plan.adv + plan.B + 2 * self.q
-                self.E = np.empty((P, self.RE, nf2))
+                self.E = _buf(cache, "E", (P, self.RE, nf2))
                 self.Xt = self.Et = self.E.reshape(-1, nf2)
             else:
                 self.Xt = self.Et = table.Et
         else:
-            self.X = np.empty((P, self.RY, nf2))
+            self.X = _buf(cache, "X", (P, self.RY, nf2))
             self.Xt = self.X.reshape(-1, nf2)
-        # zero-padded FFT inputs: only the first columns are ever written
-        self.pads: dict[int, np.ndarray] = {}
 
     def _pad(self, length: int) -> np.ndarray:
-        if length not in self.pads:
-            self.pads[length] = np.zeros((_FFT_ROWS, self.plan.nfft))
-        return self.pads[length]
+        # zero-padded FFT input: only the first `length` columns are ever written
+        return _buf(self.cache, ("pad", length), (_FFT_ROWS, self.plan.nfft), zero=True)
 
     # -- rows of block spectra -------------------------------------------------------
     def _erows(self, p: int, e: np.ndarray) -> np.ndarray:
@@ -493,8 +510,11 @@ class _Spectra:
             r = (r0 + done) % R
             n = min(count - done, R - r, _FFT_ROWS)
             pad = self._pad(length)
-            pad[:n, :length] = _segments(self.xc[p:p + 1], first + done * spacing, spacing,
-                                         n, length)[0]
+            a = first + done * spacing
+            if spacing == length:  # consecutive blocks: a plain reshape
+                pad[:n, :length] = self.xc[p, a:a + n * length].reshape(n, length)
+            else:
+                pad[:n, :length] = _segments(self.xc[p:p + 1], a, spacing, n, length)[0]
             np.fft.rfft(pad[:n], axis=-1, out=ring[p, r:r + n].view(np.complex128))
             done += n
 
@@ -554,7 +574,7 @@ class _Out:
 
 def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
                wa: int, wb: int, table: _Table | None = None,
-               shifts: list[int] | None = None) -> None:
+               shifts: list[int] | None = None, cache: dict | None = None) -> None:
     """Windows ``wa..wb`` of every pair, in steps of _STEP_WIN windows.
 
     Per step: the new block spectra of every person (once), then per pair the
@@ -563,19 +583,20 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
     """
     from somacore._core._xcorr import slide_pair
 
+    if cache is None:
+        cache = {}  # work arrays of this range
     M, nl, adv, B = plan.M, 2 * plan.M + 1, plan.adv, plan.B
     P = prep.xc.shape[0]
     first = sorted(set(lpairs[:, 0].tolist()))
     second = sorted(set(lpairs[:, 1].tolist()))
-    spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts)
+    spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts, cache)
     nf2 = 2 * (plan.nfft // 2 + 1)
     C = _STEP_WIN
-    acc = np.empty((C, nf2))
-    cbuf = np.empty((C, plan.nfft))
-    state = np.empty((lpairs.shape[0], nf2))
+    acc = _buf(cache, "acc", (C, nf2))
+    cbuf = _buf(cache, "cbuf", (C, plan.nfft))
+    state = _buf(cache, "state", (lpairs.shape[0], nf2))
     starts = np.ascontiguousarray(plan.starts)
     sec = np.array(second, dtype=np.int64)
-    lag_bufs: dict[int, tuple] = {}  # per-position partner sums, by step length
     for w0 in range(wa, wb, C):
         w1 = min(wb, w0 + C)
         nwc = w1 - w0
@@ -589,10 +610,10 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
         yr = {p: spec.yrows(p, blk) for p in second}
         s0 = int(starts[w0]) - M
         L = int(starts[w1 - 1] - starts[w0]) + nl
-        if L not in lag_bufs:
-            lag_bufs[L] = (np.empty((P, L)), np.empty((P, L)), np.zeros((P, L), np.uint8),
-                           np.zeros((P, L + 1), np.int64))
-        ys, iy, code, nz = lag_bufs[L]
+        # per-position partner sums (by step length: the last step may be shorter)
+        ys, iy = _buf(cache, ("ys", L), (P, L)), _buf(cache, ("iy", L), (P, L))
+        code = _buf(cache, ("code", L), (P, L), np.uint8)
+        nz = _buf(cache, ("nz", L), (P, L + 1), np.int64)
         rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
         a_c = acc[:nwc]
         c_c = cbuf[:nwc]
@@ -731,14 +752,17 @@ def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs
 
 def _run_all(prep: _Prep, plan: _Plan, lpairs: np.ndarray, peak: str, span: int, out: _Out,
              n_threads: int, table: _Table | None = None,
-             shifts: list[int] | None = None) -> None:
-    """All windows, split into ranges run in threads (the kernels release the GIL)."""
+             shifts: list[int] | None = None, cache: dict | None = None) -> None:
+    """All windows, split into ranges run in threads (the kernels release the GIL).
+
+    ``cache``: work arrays kept between calls (one thread only).
+    """
     from somacore._core._xcorr import PearsonRows
 
     rows = PearsonRows(plan.W, plan.M, 1 if peak == "boker" else 0, span)
     ranges = _ranges(plan.starts.size, n_threads)
     if len(ranges) == 1:
-        _run_range(prep, plan, lpairs, rows, out, *ranges[0], table, shifts)
+        _run_range(prep, plan, lpairs, rows, out, *ranges[0], table, shifts, cache)
         return
     with ThreadPoolExecutor(len(ranges)) as pool:
         futs = [pool.submit(_run_range, prep, plan, lpairs, rows, out, a, b, table, shifts)
@@ -851,6 +875,8 @@ class _ShiftEngine:
         self.first = sorted(set(d.lpairs[:, 0].tolist()))
         self.xc, self.bad, self.chg = _prepare(X[d.people])
         self.table: _Table | None = None
+        self._local = threading.local()  # work arrays of each thread, kept between runs
+        self._lock = threading.Lock()
 
     @staticmethod
     def table_bytes(X: np.ndarray, measure: XcorrMeasure) -> int | None:
@@ -864,18 +890,27 @@ class _ShiftEngine:
         rows = (X.shape[1] // pl.g) * (1 if X.shape[1] % pl.g == 0 else 2)
         return d.people.size * rows * (pl.nfft // 2 + 1) * 16
 
-    def _rolled(self, shifts: list[int]):
-        xc, bad, chg = self.xc, self.bad, self.chg
+    def _cache(self) -> dict:
+        c = getattr(self._local, "cache", None)
+        if c is None:
+            c = self._local.cache = {}
+        return c
+
+    def _rolled(self, shifts: list[int], cache: dict):
         if not any(shifts):
-            return xc, bad, chg
-        xc, bad, chg = xc.copy(), bad.copy(), chg.copy()
+            return self.xc, self.bad, self.chg
+        out = []
+        for name, src in (("xc", self.xc), ("bad", self.bad), ("chg", self.chg)):
+            a = _buf(cache, ("rolled", name), src.shape, src.dtype)
+            for p, s in enumerate(shifts):  # np.roll, written in place
+                a[p, s:] = src[p, :src.shape[1] - s]
+                a[p, :s] = src[p, src.shape[1] - s:]
+            out.append(a)
+        xc, bad, chg = out
         Xu = self.X[self.d.people]
         N = xc.shape[1]
         for p, s in enumerate(shifts):
             if s:
-                xc[p] = np.roll(self.xc[p], s)
-                bad[p] = np.roll(self.bad[p], s)
-                chg[p] = np.roll(self.chg[p], s)
                 # the two sample pairs that the rotation makes or breaks
                 with np.errstate(invalid="ignore"):
                     chg[p, s - 1] = Xu[p, 0] != Xu[p, N - 1]
@@ -889,10 +924,12 @@ class _ShiftEngine:
         sh = [int(v) for v in np.asarray(shifts)[d.people]]
         if any(s % pl.g or not 0 <= s < pl.N for s in sh):
             raise ValueError(f"shifts must be multiples of {pl.g} samples in [0, {pl.N}).")
-        if self.table is None:
-            self.table = _Table(self.xc, pl, list(range(d.people.size)))
-        prep = _Prep(*self._rolled(sh), pl, self.first)
+        with self._lock:  # built once, by the first run
+            if self.table is None:
+                self.table = _Table(self.xc, pl, list(range(d.people.size)))
+        cache = self._cache()
+        prep = _Prep(*self._rolled(sh, cache), pl, self.first)
         out = _Out(d.pairs.shape[0], pl.starts.size, 2 * pl.M + 1, False)
-        _run_all(prep, pl, d.lpairs, d.peak_rule, d.span, out, 1, self.table, sh)
+        _run_all(prep, pl, d.lpairs, d.peak_rule, d.span, out, 1, self.table, sh, cache)
         res = _result(d.pairs, pl, out, d.peak_rule, d.span, self.measure.fs)
         return res if pl.M > 0 else dataclasses.replace(res, peak=self.measure.peak)
