@@ -337,13 +337,20 @@ def _prepare(Xu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class _Prep:
-    """The time-domain part of one run: centred data, masks, lag-0 window sums."""
+    """The time-domain part of one run: centred data, masks, lag-0 window sums.
+
+    ``sums``: the window sums ``(sx, sxx, nbx, ncx)`` when already known (the
+    surrogate engine reads them from its circular statistics).
+    """
 
     def __init__(self, xc: np.ndarray, bad: np.ndarray, chg: np.ndarray, plan: _Plan,
-                 first: list[int]):
+                 first: list[int], sums: tuple | None = None):
         from somacore._core._xcorr import WindowSums
 
         self.xc, self.bad, self.chg = xc, bad, chg
+        if sums is not None:
+            self.sx, self.sxx, self.nbx, self.ncx = sums
+            return
         P = xc.shape[0]
         nw = plan.starts.size
         self.sx = np.zeros((P, nw))
@@ -574,7 +581,8 @@ class _Out:
 
 def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
                wa: int, wb: int, table: _Table | None = None,
-               shifts: list[int] | None = None, cache: dict | None = None) -> None:
+               shifts: list[int] | None = None, cache: dict | None = None,
+               lagsrc: Any = None) -> None:
     """Windows ``wa..wb`` of every pair, in steps of _STEP_WIN windows.
 
     Per step: the new block spectra of every person (once), then per pair the
@@ -614,7 +622,10 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
         ys, iy = _buf(cache, ("ys", L), (P, L)), _buf(cache, ("iy", L), (P, L))
         code = _buf(cache, ("code", L), (P, L), np.uint8)
         nz = _buf(cache, ("nz", L), (P, L + 1), np.int64)
-        rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
+        if lagsrc is None:
+            rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
+        else:  # the same per-position sums, read from precomputed ones
+            lagsrc(sec, s0, ys, iy, code, nz)
         a_c = acc[:nwc]
         c_c = cbuf[:nwc]
         for p in range(lpairs.shape[0]):
@@ -752,7 +763,8 @@ def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs
 
 def _run_all(prep: _Prep, plan: _Plan, lpairs: np.ndarray, peak: str, span: int, out: _Out,
              n_threads: int, table: _Table | None = None,
-             shifts: list[int] | None = None, cache: dict | None = None) -> None:
+             shifts: list[int] | None = None, cache: dict | None = None,
+             lagsrc: Any = None) -> None:
     """All windows, split into ranges run in threads (the kernels release the GIL).
 
     ``cache``: work arrays kept between calls (one thread only).
@@ -762,11 +774,11 @@ def _run_all(prep: _Prep, plan: _Plan, lpairs: np.ndarray, peak: str, span: int,
     rows = PearsonRows(plan.W, plan.M, 1 if peak == "boker" else 0, span)
     ranges = _ranges(plan.starts.size, n_threads)
     if len(ranges) == 1:
-        _run_range(prep, plan, lpairs, rows, out, *ranges[0], table, shifts, cache)
+        _run_range(prep, plan, lpairs, rows, out, *ranges[0], table, shifts, cache, lagsrc)
         return
     with ThreadPoolExecutor(len(ranges)) as pool:
-        futs = [pool.submit(_run_range, prep, plan, lpairs, rows, out, a, b, table, shifts)
-                for a, b in ranges]
+        futs = [pool.submit(_run_range, prep, plan, lpairs, rows, out, a, b, table, shifts,
+                            None, lagsrc) for a, b in ranges]
         for f in futs:
             f.result()
 
@@ -853,6 +865,85 @@ class XcorrMeasure:
         return self.reduce(self.xcorr(x))
 
 
+class _Circular:
+    """Window statistics of every person's record read as a circle, computed once.
+
+    A window of a series rotated by ``s`` is the circular window of the record
+    starting ``s`` samples earlier (the rotation joins the last sample to the
+    first, which counts as a change when the two differ). So the partner sums
+    at every start position (``ys``, ``iy``, ``code`` as
+    :meth:`somacore._core._xcorr.PearsonRows.lagged` gives them) and the lag-0
+    window sums of the people first in a pair, at the two block grids a rotated
+    window can start on (``m g`` and ``N - m g``), serve every rotation.
+    """
+
+    def __init__(self, xc: np.ndarray, bad: np.ndarray, chg: np.ndarray, Xu: np.ndarray,
+                 plan: _Plan, first: list[int], second: list[int]):
+        from somacore._core._xcorr import PearsonRows, WindowSums
+
+        P, N = xc.shape
+        W, g = plan.W, plan.g
+        self.N, self.g = N, g
+        chg_c = chg.copy()
+        with np.errstate(invalid="ignore"):
+            chg_c[:, N - 1] = Xu[:, 0] != Xu[:, N - 1]
+
+        def ext(a: np.ndarray) -> np.ndarray:  # the circle, unrolled one window further
+            return np.ascontiguousarray(np.concatenate([a, a[:, :W]], axis=1))
+
+        xe, be, ce = ext(xc), ext(bad), ext(chg_c)
+        self.ys = np.zeros((P, N))
+        self.iy = np.zeros((P, N))
+        self.code = np.zeros((P, N), np.uint8)
+        nz = np.zeros((P, N + 1), np.int64)
+        PearsonRows(W, plan.M, 0, 1).lagged(xe, be, ce, np.array(second, np.int64), 0,
+                                            self.ys, self.iy, self.code, nz)
+        del nz
+        self.nA = N // g
+        grids = (np.arange(self.nA, dtype=np.int64) * g,                  # m g
+                 N - np.arange(self.nA, 0, -1, dtype=np.int64) * g)       # N - m g
+        ws = WindowSums()
+        self.sums = []
+        for pos in grids:
+            sx, sxx = np.zeros((P, pos.size)), np.zeros((P, pos.size))
+            nbx, ncx = np.zeros((P, pos.size), np.int64), np.zeros((P, pos.size), np.int64)
+            for p in first:
+                ws.compute(xe[p], be[p], ce[p], pos, W, sx[p], sxx[p], nbx[p], ncx[p])
+            self.sums.append((sx, sxx, nbx, ncx))
+
+    def window_sums(self, shifts: list[int], starts: np.ndarray, first: list[int]):
+        """Lag-0 window sums of the rotated people at the window starts."""
+        P = len(shifts)
+        out = (np.zeros((P, starts.size)), np.zeros((P, starts.size)),
+               np.zeros((P, starts.size), np.int64), np.zeros((P, starts.size), np.int64))
+        for p in first:
+            src = starts - shifts[p]
+            after = src >= 0
+            ia = np.where(after, src, 0) // self.g
+            ib = np.where(after, 0, self.nA + src // self.g)
+            for k in range(4):
+                out[k][p] = np.where(after, self.sums[0][k][p, ia], self.sums[1][k][p, ib])
+        return out
+
+    def partner(self, shifts: list[int]):
+        """A ``lagged`` stand-in reading the rotated people's per-position sums."""
+        N = self.N
+
+        def fill(people: np.ndarray, t0: int, ys: np.ndarray, iy: np.ndarray,
+                 code: np.ndarray, nz: np.ndarray) -> None:
+            L = ys.shape[1]
+            for p in people.tolist():
+                u = (t0 - shifts[p]) % N
+                n1 = min(L, N - u)  # up to the end of the record, then from its start
+                for dst, src in ((ys, self.ys), (iy, self.iy), (code, self.code)):
+                    dst[p, :n1] = src[p, u:u + n1]
+                    dst[p, n1:] = src[p, :L - n1]
+                nz[p, 0] = 0
+                np.cumsum(code[p] != 0, out=nz[p, 1:])
+
+        return fill
+
+
 class _ShiftEngine:
     """windowed_xcorr of circular shifts of one record, from spectra computed once.
 
@@ -896,27 +987,6 @@ class _ShiftEngine:
             c = self._local.cache = {}
         return c
 
-    def _rolled(self, shifts: list[int], cache: dict):
-        if not any(shifts):
-            return self.xc, self.bad, self.chg
-        out = []
-        for name, src in (("xc", self.xc), ("bad", self.bad), ("chg", self.chg)):
-            a = _buf(cache, ("rolled", name), src.shape, src.dtype)
-            for p, s in enumerate(shifts):  # np.roll, written in place
-                a[p, s:] = src[p, :src.shape[1] - s]
-                a[p, :s] = src[p, src.shape[1] - s:]
-            out.append(a)
-        xc, bad, chg = out
-        Xu = self.X[self.d.people]
-        N = xc.shape[1]
-        for p, s in enumerate(shifts):
-            if s:
-                # the two sample pairs that the rotation makes or breaks
-                with np.errstate(invalid="ignore"):
-                    chg[p, s - 1] = Xu[p, 0] != Xu[p, N - 1]
-                chg[p, N - 1] = 0
-        return xc, bad, chg
-
     def run(self, shifts: Any) -> WindowedXcorr:
         """Result for people rotated by ``shifts`` samples (one per person in x)."""
         d = self.d
@@ -926,10 +996,15 @@ class _ShiftEngine:
             raise ValueError(f"shifts must be multiples of {pl.g} samples in [0, {pl.N}).")
         with self._lock:  # built once, by the first run
             if self.table is None:
+                second = sorted(set(d.lpairs[:, 1].tolist()))
+                self.circ = _Circular(self.xc, self.bad, self.chg, self.X[d.people], pl,
+                                      self.first, second)
                 self.table = _Table(self.xc, pl, list(range(d.people.size)))
         cache = self._cache()
-        prep = _Prep(*self._rolled(sh, cache), pl, self.first)
+        sums = self.circ.window_sums(sh, pl.starts, self.first)
+        prep = _Prep(self.xc, self.bad, self.chg, pl, self.first, sums)
         out = _Out(d.pairs.shape[0], pl.starts.size, 2 * pl.M + 1, False)
-        _run_all(prep, pl, d.lpairs, d.peak_rule, d.span, out, 1, self.table, sh, cache)
+        _run_all(prep, pl, d.lpairs, d.peak_rule, d.span, out, 1, self.table, sh, cache,
+                 self.circ.partner(sh))
         res = _result(d.pairs, pl, out, d.peak_rule, d.span, self.measure.fs)
         return res if pl.M > 0 else dataclasses.replace(res, peak=self.measure.peak)
