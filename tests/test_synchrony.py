@@ -243,24 +243,24 @@ def test_stream_bad_chunk():
     assert mon.update(np.zeros((2, 10))).peak_r.shape == (1, 0)
 
 
-@pytest.mark.parametrize("q, g", [(0, 8), (3, 10), (5, 256)])
-def test_segment_spectra_slide_equals_fft_of_each_segment(q, g):
-    # the partner's lag-segment spectra slid from block spectra (with a direct
-    # sum every `refresh` blocks) equal one FFT per segment, over many blocks
+@pytest.mark.parametrize("K, g", [(1, 8), (7, 10), (11, 256), (6, 256)])
+def test_segment_spectra_slide_equals_fft_of_each_segment(K, g):
+    # the partner's lag-segment spectra (K blocks) slid from block spectra (with a
+    # direct sum every `refresh` blocks) equal one FFT per segment, over many blocks
     from somacore._core._xcorr import SegmentSpectra
 
     from somacore.synchrony.xcorr import _fast_len
 
-    rng = np.random.default_rng(q * 1000 + g)
+    rng = np.random.default_rng(K * 1000 + g)
     nb = 150
-    x = rng.standard_normal((nb + 2 * q) * g) * 50.0
-    nfft = _fast_len(g * (2 * q + 1))
-    blocks = x.reshape(nb + 2 * q, g)
+    x = rng.standard_normal((nb + K - 1) * g) * 50.0
+    nfft = _fast_len(g * K)
+    blocks = x.reshape(nb + K - 1, g)
     E = np.fft.rfft(blocks, n=nfft, axis=-1)
-    segs = np.lib.stride_tricks.sliding_window_view(x, g * (2 * q + 1))[::g][:nb]
+    segs = np.lib.stride_tricks.sliding_window_view(x, g * K)[::g][:nb]
     want = np.fft.rfft(segs, n=nfft, axis=-1)
     out = np.empty((nb, nfft // 2 + 1), np.complex128)
-    SegmentSpectra(q, g, nfft).run(E.view(np.float64), out.view(np.float64), 32)
+    SegmentSpectra(K, g, nfft).run(E.view(np.float64), out.view(np.float64), 32)
     assert np.max(np.abs(out - want)) < 1e-9 * np.max(np.abs(want))
 
 

@@ -129,10 +129,10 @@ cdef class WindowSums:
                 out_nchg[k] = nc
 
 
-cdef void _segment_rows(const double** E, Py_ssize_t nb, Py_ssize_t q, Py_ssize_t n2,
+cdef void _segment_rows(const double** E, Py_ssize_t nb, Py_ssize_t k1, Py_ssize_t n2,
                        const double* tw, double** out, Py_ssize_t b0,
                        Py_ssize_t refresh) noexcept nogil:
-    # out[k] = Y of block b0 + k from E[k + 1 .. k + 1 + 2q] (E[0] is the extension block
+    # out[k] = Y of block b0 + k from E[k + 1 .. k + 1 + k1] (E[0] is the extension block
     # before the first one, out[-1] its Y, both only read when sliding on from them).
     # A block whose absolute index is a multiple of `refresh` (and a first block
     # without a predecessor) is summed directly; the others slide from the previous
@@ -144,7 +144,7 @@ cdef void _segment_rows(const double** E, Py_ssize_t nb, Py_ssize_t q, Py_ssize_
     cdef const double* en
     cdef const double* t
     cdef const double* ti = tw + n2
-    cdef const double* t2 = tw + 2 * q * n2
+    cdef const double* t2 = tw + k1 * n2
     cdef double ar, ai, br, bi, er, ei
     for k in range(nb):
         o = out[k + 1]
@@ -152,7 +152,7 @@ cdef void _segment_rows(const double** E, Py_ssize_t nb, Py_ssize_t q, Py_ssize_
         if (b0 + k) % refresh == 0 or pv == NULL or E[k] == NULL:
             for f in range(n2):
                 o[f] = 0.0
-            for j in range(2 * q + 1):
+            for j in range(k1 + 1):
                 en = E[k + 1 + j]
                 t = tw + j * n2
                 for f in range(0, n2, 2):
@@ -160,13 +160,13 @@ cdef void _segment_rows(const double** E, Py_ssize_t nb, Py_ssize_t q, Py_ssize_
                     o[f + 1] += t[f] * en[f + 1] + t[f + 1] * en[f]
         else:
             eo = E[k]
-            en = E[k + 1 + 2 * q]
+            en = E[k + 1 + k1]
             for f in range(0, n2, 2):
                 ar = pv[f] - eo[f]
                 ai = pv[f + 1] - eo[f + 1]
                 er = en[f]
                 ei = en[f + 1]
-                # (a) * conj(w) + w^2q * e
+                # (a) * conj(w) + w^k1 * e
                 br = ar * ti[f] + ai * ti[f + 1]
                 bi = ai * ti[f] - ar * ti[f + 1]
                 o[f] = br + (t2[f] * er - t2[f + 1] * ei)
@@ -177,45 +177,45 @@ cdef void _segment_rows(const double** E, Py_ssize_t nb, Py_ssize_t q, Py_ssize_
 cdef class SegmentSpectra:
     """Spectra of the partner's lag segments, slid from the block spectra.
 
-    When ``M`` is a multiple ``q * g`` of the block length, the segment of
-    person j for block ``b`` (``M`` samples before the block to ``M`` after)
-    is the ``2q + 1`` consecutive blocks ``e = b .. b + 2q`` of an extended
-    block sequence, so its spectrum (all zero-padded to ``nfft``) is
-    ``Y_b(f) = sum_j w^j E_{b+j}(f)`` with ``w = exp(-2i pi f g / nfft)``.
-    One sliding step per block,
-    ``Y_b = (Y_{b-1} - E_{b-1}) / w + w^{2q} E_{b+2q}`` (two complex products
-    per bin instead of an FFT), summed directly every ``refresh`` blocks,
-    which bounds the rounding drift. Complex spectra are interleaved float64.
+    When a lag segment of the partner is ``K`` consecutive ``g``-blocks
+    ``e = b .. b + K - 1`` of an extended block sequence (e.g. ``M = q g``
+    samples on one side of a block: ``K = q + 1``), its spectrum (all
+    zero-padded to ``nfft``) is ``Y_b(f) = sum_j w^j E_{b+j}(f)`` with
+    ``w = exp(-2i pi f g / nfft)``. One sliding step per block,
+    ``Y_b = (Y_{b-1} - E_{b-1}) / w + w^{K-1} E_{b+K-1}`` (two complex
+    products per bin instead of an FFT), summed directly every ``refresh``
+    blocks, which bounds the rounding drift. Complex spectra are interleaved
+    float64.
 
-    The constructor takes ``q``, ``g``, ``nfft`` and builds the twiddle table
+    The constructor takes ``K``, ``g``, ``nfft`` and builds the twiddle table
     once. ``run(E, out, refresh)`` writes ``out[b] = Y_b`` for
-    ``b < out.shape[0]`` (``E`` has ``out.shape[0] + 2q`` rows).
+    ``b < out.shape[0]`` (``E`` has ``out.shape[0] + K - 1`` rows).
     ``run_rows(Et, erow, Ot, orow, b0, refresh)`` is the gathered form used by
     the engine's rings and shared tables: block ``b0 + k`` (``k <
     orow.shape[0] - 1``) is written to row ``orow[k + 1]`` of ``Ot``, from rows
-    ``erow[k + 1 .. k + 1 + 2q]`` of ``Et``; ``erow[0]`` / ``orow[0]`` name
+    ``erow[k + 1 .. k + K]`` of ``Et``; ``erow[0]`` / ``orow[0]`` name
     the extension block and the ``Y`` before the first one (-1: none), from
     which the first block slides on unless ``b0`` is a multiple of
     ``refresh``.
     """
 
     cdef double* tw
-    cdef Py_ssize_t q, n2
+    cdef Py_ssize_t k1, n2
 
-    def __cinit__(self, Py_ssize_t q, Py_ssize_t g, Py_ssize_t nfft):
+    def __cinit__(self, Py_ssize_t K, Py_ssize_t g, Py_ssize_t nfft):
         cdef Py_ssize_t nf = nfft // 2 + 1
-        # powers w^0 .. w^max(2q, 1): the sliding step needs w^1 even when q = 0
-        cdef Py_ssize_t nt = max(2 * q + 1, 2)
+        # powers w^0 .. w^max(K - 1, 1): the sliding step needs w^1 even when K = 1
+        cdef Py_ssize_t nt = max(K, 2)
         cdef Py_ssize_t j, f
         cdef double ang
         cdef double two_pi = 6.283185307179586
-        self.q = q
+        self.k1 = K - 1
         self.n2 = 2 * nf
         self.tw = <double*>malloc(nt * self.n2 * sizeof(double))
         if self.tw == NULL:
             raise MemoryError()
         # tw[j] = w^j per bin, from exact angles ((f * j * g) mod nfft); the sliding
-        # step uses w^-1 = conj(w^1) and w^2q
+        # step uses w^-1 = conj(w^1) and w^(K-1)
         for j in range(nt):
             for f in range(nf):
                 ang = -two_pi * <double>((f * j * g) % nfft) / <double>nfft
@@ -228,19 +228,19 @@ cdef class SegmentSpectra:
     def run(self, const double[:, ::1] E, double[:, ::1] out, Py_ssize_t refresh=32):
         cdef Py_ssize_t nb = out.shape[0]
         cdef Py_ssize_t k
-        cdef const double** ep = <const double**>malloc((nb + 2 * self.q + 1) * sizeof(void*))
+        cdef const double** ep = <const double**>malloc((nb + self.k1 + 1) * sizeof(void*))
         cdef double** op = <double**>malloc((nb + 1) * sizeof(void*))
         try:
             if ep == NULL or op == NULL:
                 raise MemoryError()
             ep[0] = NULL
             op[0] = NULL
-            for k in range(nb + 2 * self.q):
+            for k in range(nb + self.k1):
                 ep[k + 1] = &E[k, 0]
             for k in range(nb):
                 op[k + 1] = &out[k, 0]
             with nogil:
-                _segment_rows(ep, nb, self.q, self.n2, self.tw, op, 0, refresh)
+                _segment_rows(ep, nb, self.k1, self.n2, self.tw, op, 0, refresh)
         finally:
             free(ep)
             free(op)
@@ -249,17 +249,17 @@ cdef class SegmentSpectra:
                  const int64_t[::1] orow, Py_ssize_t b0, Py_ssize_t refresh=32):
         cdef Py_ssize_t nb = orow.shape[0] - 1
         cdef Py_ssize_t k
-        cdef const double** ep = <const double**>malloc((nb + 2 * self.q + 1) * sizeof(void*))
+        cdef const double** ep = <const double**>malloc((nb + self.k1 + 1) * sizeof(void*))
         cdef double** op = <double**>malloc((nb + 1) * sizeof(void*))
         try:
             if ep == NULL or op == NULL:
                 raise MemoryError()
-            for k in range(nb + 2 * self.q + 1):
+            for k in range(nb + self.k1 + 1):
                 ep[k] = NULL if erow[k] < 0 else &Et[erow[k], 0]
             for k in range(nb + 1):
                 op[k] = NULL if orow[k] < 0 else &Ot[orow[k], 0]
             with nogil:
-                _segment_rows(ep, nb, self.q, self.n2, self.tw, op, b0, refresh)
+                _segment_rows(ep, nb, self.k1, self.n2, self.tw, op, b0, refresh)
         finally:
             free(ep)
             free(op)

@@ -274,6 +274,7 @@ class _Plan:
     adv: int      # blocks per step
     nfft: int
     blocked: bool
+    half: bool = False  # lag range in two halves, one FFT length g + M each (see _Spectra)
 
 
 def _plan(N: int, W: int, S: int, M: int, n_people: int, n_pairs: int,
@@ -302,6 +303,10 @@ def _plan(N: int, W: int, S: int, M: int, n_people: int, n_pairs: int,
     c_blk = (2 * n_people * ((nw - 1) * adv + W // g) + nw * n_pairs) * cost(n_blk)
     c_win = nw * (2 * n_people + n_pairs) * cost(n_win)
     if c_blk <= c_win:
+        if M > 0 and M % g == 0 and M // g <= _MAX_SLIDE_Q:
+            # partner segments slid from block spectra, the lags in two halves: the
+            # forward FFTs (one per block) have length g + M instead of g + 2M
+            return _Plan(N, W, S, M, starts, g, W // g, adv, _fast_len(g + M), True, True)
         return _Plan(N, W, S, M, starts, g, W // g, adv, n_blk, True)
     return _Plan(N, W, S, M, starts, W, 1, 1, n_win, False)
 
@@ -463,14 +468,19 @@ class _Spectra:
         self.q = plan.M // plan.g if self.slid else 0
         self.table, self.shifts = table, shifts
         C = _STEP_WIN
-        self.RY = C * plan.adv + plan.B
+        # with the lags in halves, Y_b covers the M samples before block b and the
+        # block (q + 1 blocks); the right half of block b is Y_{b+q}
+        self.yext = self.q if plan.half else 0
+        self.RY = C * plan.adv + plan.B + self.yext
         self.cache = cache
         self.Y = _buf(cache, "Y", (P, self.RY, nf2))
         self.Yt = self.Y.reshape(-1, nf2)
         self.b_done = 0
         self.e_done = 0
         if self.slid:
-            self.seg = SegmentSpectra(self.q, plan.g, plan.nfft)
+            K = self.q + 1 if plan.half else 2 * self.q + 1
+            self.seg_k1 = K - 1
+            self.seg = SegmentSpectra(K, plan.g, plan.nfft)
             # first sample of extension block 0
             self.P0 = int(plan.starts[wa]) - plan.M
             if table is None:
@@ -541,15 +551,17 @@ class _Spectra:
                     self._fft_rows(p, self.P0 + self.e_done * pl.g, pl.g, n, pl.g, self.E,
                                    self.e_done % self.RE)
                 self.e_done = e_hi
-            e = np.arange(b0 - 1, e_hi, dtype=np.int64)
-            b = np.arange(b0 - 1, b_hi, dtype=np.int64)
+            # partner segment spectra Y of blocks b0 .. b_hi (+ q for the right halves)
+            y0, y1 = b0 + (self.yext if b0 else 0), b_hi + self.yext
+            e = np.arange(y0 - 1, y1 + self.seg_k1, dtype=np.int64)
+            b = np.arange(y0 - 1, y1, dtype=np.int64)
             for p in self.second:
                 er = self._erows(p, e)
                 orow = self.yrows(p, b)
-                if b0 == 0:
+                if y0 == 0:
                     er[0] = -1
                     orow[0] = -1
-                self.seg.run_rows(self.Et, er, self.Yt, orow, self.wa * pl.adv + b0,
+                self.seg.run_rows(self.Et, er, self.Yt, orow, self.wa * pl.adv + y0,
                                   _SEG_REFRESH)
         else:
             first, spacing = self._block_pos(b0, b_hi)
@@ -600,9 +612,12 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
     spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts, cache)
     nf2 = 2 * (plan.nfft // 2 + 1)
     C = _STEP_WIN
-    acc = _buf(cache, "acc", (C, nf2))
-    cbuf = _buf(cache, "cbuf", (C, plan.nfft))
-    state = _buf(cache, "state", (lpairs.shape[0], nf2))
+    # with the lags in halves (plan.half), each window has two spectral sums: the left
+    # half's inverse FFT fills lags -M..0 of the row, the right half's lags 0..M
+    nh = 2 if plan.half else 1
+    acc = _buf(cache, "acc", (nh, C, nf2))
+    cbuf = _buf(cache, "cbuf", (C, plan.nfft + (M if plan.half else 0)))
+    state = _buf(cache, "state", (nh, lpairs.shape[0], nf2))
     starts = np.ascontiguousarray(plan.starts)
     sec = np.array(second, dtype=np.int64)
     for w0 in range(wa, wb, C):
@@ -615,7 +630,7 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
         if t0 == 0:
             blk[:adv] = 0  # not read: the first window of a range is summed directly
         xr = {p: spec.xrows(p, blk) for p in first}
-        yr = {p: spec.yrows(p, blk) for p in second}
+        yr = [{p: spec.yrows(p, blk + h * spec.yext) for p in second} for h in range(nh)]
         s0 = int(starts[w0]) - M
         L = int(starts[w1 - 1] - starts[w0]) + nl
         # per-position partner sums (by step length: the last step may be shorter)
@@ -626,13 +641,15 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
             rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
         else:  # the same per-position sums, read from precomputed ones
             lagsrc(sec, s0, ys, iy, code, nz)
-        a_c = acc[:nwc]
         c_c = cbuf[:nwc]
         for p in range(lpairs.shape[0]):
             i, j = int(lpairs[p, 0]), int(lpairs[p, 1])
-            slide_pair(spec.Xt, xr[i], spec.Yt, yr[j], B, adv, w0, _REFRESH_WIN, state[p],
-                       t0 > 0, a_c)
-            np.fft.irfft(a_c.view(np.complex128), n=plan.nfft, axis=-1, out=c_c)
+            for h in range(nh):
+                slide_pair(spec.Xt, xr[i], spec.Yt, yr[h][j], B, adv, w0, _REFRESH_WIN,
+                           state[h, p], t0 > 0, acc[h, :nwc])
+                # the right half (h = 1) starts at lag 0, over the left half's tail
+                np.fft.irfft(acc[h, :nwc].view(np.complex128), n=plan.nfft, axis=-1,
+                             out=c_c[:, h * M:h * M + plan.nfft])
             rows.run_pair(c_c, i, j, starts, s0, prep.sx, prep.sxx, prep.nbx, prep.ncx,
                           ys, iy, code, nz, out.peak_r[p],
                           out.peak_lag[p], out.flags[p], w0,
