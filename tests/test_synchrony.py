@@ -45,6 +45,7 @@ def _peaks_ref(r, M, span, mode):
         (10.0, 7.3, 1.1, 0.5),     # per-window plan (gcd 1, large step)
         (4.0, 30.0, 1.0, 5.0),     # heart rate at 4 Hz, typical design
         (10.0, 5.0, 2.0, 0.0),     # lag 0 only
+        (1.0, 45.0, 5.0, 10.0),    # lags in halves with an odd FFT length (5 + 10)
     ],
 )
 def test_matches_corrcoef_reference(fs, window_s, step_s, max_lag_s):
@@ -76,6 +77,12 @@ def test_matches_corrcoef_reference(fs, window_s, step_s, max_lag_s):
                               pairs=pairs, peak=peak)
         assert res2.r is None
         np.testing.assert_array_equal(res2.peak_r, res.peak_r)
+
+
+def test_half_lag_plan_with_odd_fft_length():
+    # the packed inverse FFT of the two lag halves has no Nyquist bin at odd length
+    p = _plan(400, 45, 5, 10, 3, 2)
+    assert p.blocked and p.half and p.nfft % 2 == 1
 
 
 def test_both_plans_agree():

@@ -5,7 +5,7 @@ Contract (see somacore/_core/__init__.py): nothing is validated here; the
 public layer (:mod:`somacore.synchrony.xcorr`) checks the input, designs the
 windows in samples, centres the data, replaces non-finite samples by 0 and
 builds the per-sample masks. Every loop below runs without the GIL on typed
-memoryviews, so several threads (one per group of pairs) run in parallel.
+memoryviews, so several threads (one per range of windows) run in parallel.
 
 The engine computes, for pair (i, j), window k starting at sample ``a_k`` of
 length ``W`` and every lag ``L`` in ``-M..M``::
@@ -16,14 +16,18 @@ from block spectra: the window is cut into ``B`` blocks of ``g`` samples; for
 block ``b`` the spectrum ``conj(X_b) * Y_b`` (``X_b``: the block of person i,
 ``Y_b``: the segment of person j from ``M`` samples before the block to ``M``
 samples after it, both zero-padded to the FFT length) is the block's lagged
-dot products over all lags. Because the inverse FFT is linear, the spectra
-of the ``B`` blocks of a window are summed first and inverted once per
-window; consecutive windows share all but ``adv`` blocks, so the sum slides
-(:class:`BlockSpectraSlider`). :class:`PearsonRows` then turns ``Sxy`` rows
-into Pearson r using window sums of both people and picks the peak of each
-row. The partner's lagged window at (window k, lag L) starts at sample
-``a_k + L``, so one array of window sums indexed by start sample (slid once
-over the samples of a chunk) serves every window and lag.
+dot products over all lags. (With ``M = q g`` the engine splits the lags in
+two halves, segments of ``q + 1`` blocks each, FFT length ``g + M``, and packs
+the two halves' sums into one complex spectrum: :func:`slide_pair_packed`.)
+Because the inverse FFT is linear, the spectra of the ``B`` blocks of a window
+are summed first and inverted once per window; consecutive windows share all
+but ``adv`` blocks, so the sum slides (:func:`slide_pair`); the partner's
+segment spectra slide from the block spectra (:class:`SegmentSpectra`).
+:class:`PearsonRows` then turns ``Sxy`` rows into Pearson r using window sums
+of both people and picks the peak of each row. The partner's lagged window at
+(window k, lag L) starts at sample ``a_k + L``, so one array of window sums
+indexed by start sample (slid once over the samples of a step) serves every
+window and lag.
 
 These kernels are stateless batch steps rather than per-channel stateful
 ``process``/``flush`` objects: a windowed correlation has no sample-by-sample
@@ -339,6 +343,84 @@ def slide_pair(const double[:, ::1] Xt, const int64_t[::1] xrow, const double[:,
                 state[f] = out[nw - 1, f]
 
 
+cdef inline void _packed_step(double* o, const double* prev, const double* xn,
+                              const double* ln, const double* rn, const double* xo,
+                              const double* lo, const double* ro, Py_ssize_t nh,
+                              bint slide) noexcept nogil:
+    # o = prev + packed(dA, dB) (or o += packed(dA, dB) when prev == o): dA, dB are
+    # conj(xn) * ln - conj(xo) * lo and the same with the right halves (xo, lo, ro
+    # NULL: no leaving block). Packed: Z[f] = A[f] + i B[f] for f <= nh / 2 and
+    # Z[nh - f] = conj(A[f]) + i conj(B[f]), the full spectrum whose inverse FFT
+    # has the left half's correlation as real part and the right half's as
+    # imaginary part.
+    cdef Py_ssize_t f, h = nh // 2, k
+    cdef double ar, ai, br, bi
+    for f in range(h + 1):
+        k = 2 * f
+        ar = xn[k] * ln[k] + xn[k + 1] * ln[k + 1]
+        ai = xn[k] * ln[k + 1] - xn[k + 1] * ln[k]
+        br = xn[k] * rn[k] + xn[k + 1] * rn[k + 1]
+        bi = xn[k] * rn[k + 1] - xn[k + 1] * rn[k]
+        if slide:
+            ar = ar - (xo[k] * lo[k] + xo[k + 1] * lo[k + 1])
+            ai = ai - (xo[k] * lo[k + 1] - xo[k + 1] * lo[k])
+            br = br - (xo[k] * ro[k] + xo[k + 1] * ro[k + 1])
+            bi = bi - (xo[k] * ro[k + 1] - xo[k + 1] * ro[k])
+        o[k] = prev[k] + (ar - bi)
+        o[k + 1] = prev[k + 1] + (ai + br)
+        if 0 < f < nh - f:
+            k = 2 * (nh - f)
+            o[k] = prev[k] + (ar + bi)
+            o[k + 1] = prev[k + 1] + (br - ai)
+
+
+def slide_pair_packed(const double[:, ::1] Xt, const int64_t[::1] xrow,
+                      const double[:, ::1] Yt, const int64_t[::1] lrow,
+                      const int64_t[::1] rrow, Py_ssize_t B, Py_ssize_t adv, Py_ssize_t w0,
+                      Py_ssize_t refresh, Py_ssize_t nh, double[::1] state, bint has_state,
+                      double[:, ::1] out):
+    """:func:`slide_pair` for the lags in two halves, both sums in one spectrum.
+
+    ``lrow`` / ``rrow`` are the rows of the left and right half segments of
+    each block (as ``yrow`` in :func:`slide_pair`). ``out[t]`` (``2 nh``
+    doubles: ``nh`` interleaved complex bins) receives the packed full
+    spectrum ``Z = A + i B`` of window ``w0 + t`` (``A``, ``B``: the left and
+    right sums, Hermitian halves of length ``nh / 2 + 1``): one complex
+    inverse FFT of length ``nh`` gives the left correlation as real part and
+    the right one as imaginary part (cheaper than two real inverse FFTs).
+    The schedule (direct sums at multiples of ``refresh``, sliding otherwise,
+    the leaving products recomputed bit for bit) is that of :func:`slide_pair`.
+    """
+    cdef Py_ssize_t nw = out.shape[0]
+    cdef Py_ssize_t n2 = out.shape[1]
+    cdef Py_ssize_t t, k, f, kb
+    cdef double* o
+    cdef const double* prev
+    with nogil:
+        for t in range(nw):
+            o = &out[t, 0]
+            kb = (t + 1) * adv
+            if (w0 + t) % refresh == 0 or (t == 0 and not has_state) or B <= 2 * adv:
+                for f in range(n2):
+                    o[f] = 0.0
+                for k in range(kb, kb + B):
+                    _packed_step(o, o, &Xt[xrow[k], 0], &Yt[lrow[k], 0], &Yt[rrow[k], 0],
+                                 NULL, NULL, NULL, nh, False)
+            else:
+                prev = &state[0] if t == 0 else &out[t - 1, 0]
+                _packed_step(o, prev, &Xt[xrow[kb + B - adv], 0], &Yt[lrow[kb + B - adv], 0],
+                             &Yt[rrow[kb + B - adv], 0], &Xt[xrow[kb - adv], 0],
+                             &Yt[lrow[kb - adv], 0], &Yt[rrow[kb - adv], 0], nh, True)
+                for k in range(1, adv):
+                    _packed_step(o, o, &Xt[xrow[kb + B - adv + k], 0],
+                                 &Yt[lrow[kb + B - adv + k], 0], &Yt[rrow[kb + B - adv + k], 0],
+                                 &Xt[xrow[kb - adv + k], 0], &Yt[lrow[kb - adv + k], 0],
+                                 &Yt[rrow[kb - adv + k], 0], nh, True)
+        if nw > 0:
+            for f in range(n2):
+                state[f] = out[nw - 1, f]
+
+
 cdef inline Py_ssize_t _peak_max(const double* r, Py_ssize_t nl, Py_ssize_t M) noexcept nogil:
     # Largest r (ties: nearest lag 0, the negative lag at equal distance), for a
     # row without NaN: the maximum in four independent running maxima (the
@@ -512,9 +594,10 @@ cdef class PearsonRows:
     all of its pairs.
 
     ``run_pair(C, i, j, starts, t0, sx, sxx, nbx, ncx, ys, iy, code, nz,
-    peak_r, peak_lag, flags, w0, cube)`` handles windows ``w0 ..
+    peak_r, peak_lag, flags, w0, cube, packed)`` handles windows ``w0 ..
     w0 + C.shape[0] - 1`` of pair ``(i, j)``: ``C[w, m]`` is ``Sxy`` at lag
-    ``m - M`` (the first ``nl`` entries of each row), ``starts`` all window
+    ``m - M`` (the first ``nl`` entries of each row; with ``packed``, each row
+    is the complex inverse FFT of :func:`slide_pair_packed`, interleaved), ``starts`` all window
     starts, ``t0`` the first sample covered by ``ys``/``iy``/``code``/``nz``,
     ``sx``/``sxx``/``nbx``/``ncx`` the window sums of every person at lag 0
     (all windows). Results go to the pair's rows ``peak_r``, ``peak_lag`` (in
@@ -599,12 +682,13 @@ cdef class PearsonRows:
                  const double[:, ::1] ys_in, const double[:, ::1] iy_in,
                  const uint8_t[:, ::1] code_in, const int64_t[:, ::1] nz_in,
                  double[::1] peak_r, double[::1] peak_lag, uint8_t[::1] flags,
-                 Py_ssize_t w0, double[:, ::1] cube=None):
+                 Py_ssize_t w0, double[:, ::1] cube=None, bint packed=False):
         cdef Py_ssize_t nw = C.shape[0]
         cdef Py_ssize_t M = self.M, nl = self.nl
         cdef double invW = 1.0 / <double>self.W
         cdef bint keep = cube is not None
         cdef double* row = <double*>malloc(nl * sizeof(double))
+        cdef double* crow = <double*>malloc(nl * sizeof(double))
         cdef uint8_t* cand = <uint8_t*>malloc(nl)
         cdef Py_ssize_t w, m, best, off, k
         cdef double vx, mx, isx, r, mxv
@@ -615,9 +699,10 @@ cdef class PearsonRows:
         cdef const double* yv
         cdef const double* iv
         cdef double* dst
-        if row == NULL or cand == NULL:
+        if row == NULL or cand == NULL or crow == NULL:
             free(row)
             free(cand)
+            free(crow)
             raise MemoryError()
         try:
             with nogil:
@@ -640,6 +725,14 @@ cdef class PearsonRows:
                     else:
                         isx = 1.0 / sqrt(vx)
                         c = &C[w, 0]
+                        if packed:
+                            # lags -M..-1: real parts of the first M bins; 0..M: the
+                            # imaginary parts of the first M + 1
+                            for m in range(M):
+                                crow[m] = c[2 * m]
+                            for m in range(M + 1):
+                                crow[M + m] = c[2 * m + 1]
+                            c = crow
                         yv = &ys_in[j, off]
                         iv = &iy_in[j, off]
                         if nz_in[j, off + nl] != nz_in[j, off]:
@@ -670,3 +763,4 @@ cdef class PearsonRows:
         finally:
             free(row)
             free(cand)
+            free(crow)

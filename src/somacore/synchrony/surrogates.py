@@ -170,18 +170,19 @@ def surrogate_test(
         ``min_shift_s``), so a shifted series is cut into the same blocks as
         the original and its block spectra, computed once, serve every
         surrogate; a surrogate then costs its cross-spectra, inverse FFTs and
-        Pearson rows only (about half a plain ``windowed_xcorr``). The result
-        equals the measure of the explicitly rotated array with the same
-        shifts (to rounding, ~1e-12). Restricting a random shift to the step
-        grid changes nothing of substance: the shifts stay uniform over the
-        allowed range with ``N / S`` possible values (2,880 for 1 h at a 1 s
-        step), far more than the surrogates drawn, and a shift finer than the
-        window step only moves the windows by less than one step. The shared
-        spectra take ``n_people x N / S x (nfft / 2 + 1) x 16`` bytes (332 MB
-        for 4 people x 1 h at 256 Hz with 30 s windows, 1 s step, ±5 s lags);
-        above 1 GiB, or for designs whose lag range is not a whole number of
-        blocks, each surrogate is measured from scratch with the same
-        quantised shifts.
+        Pearson rows only (benchmarks/synchrony_report.py has the figures).
+        The result equals the measure of the explicitly rotated array with
+        the same shifts (to rounding, ~1e-12). Restricting a random shift to
+        the step grid changes nothing of substance: the shifts stay uniform
+        over the allowed range, with ``(N - 2 min_shift) / S`` possible values
+        (2,880 for 1 h at a 1 s step and the default minimum shift), far more
+        than the surrogates drawn, and a finer shift would only move the
+        windows by less than one step. The shared
+        spectra take about ``n_people x N / g x (nfft / 2 + 1) x 16`` bytes
+        (177 MB for 4 people x 1 h at 256 Hz with 30 s windows, 1 s step, ±5 s
+        lags, plus 47 MB of window statistics); above 1 GiB, or for designs
+        whose lag range is not a whole number of blocks, each surrogate is
+        measured from scratch with the same quantised shifts.
     fs : float
         Sampling rate in Hz (required, keyword-only): shift and segment
         lengths are given in seconds.

@@ -29,12 +29,25 @@ r over all lags (ties: nearest to lag 0). With ``max_lag_s=0`` the peak is the
 lag-0 r under either rule.
 
 Implementation. The ``(pair, window, lag)`` cube is never stored unless
-``return_r=True``: it is produced chunk by chunk, turned into peaks, and
-dropped (memory O(pairs x windows) plus a fixed-size work area). ``Sxy`` at all
-lags comes from FFT block spectra summed over the blocks of a window and
-slid from window to window (see :mod:`somacore._core._xcorr`); window sums come
-from sliding sums. Data are centred on each person's mean before the FFT, so
-the products are small and the result agrees with ``np.corrcoef`` to ~1e-12.
+``return_r=True``: it is produced in steps of a few windows, turned into peaks,
+and dropped (memory O(pairs x windows) plus a fixed-size work area). ``Sxy`` at
+all lags comes from FFT block spectra summed over the blocks of a window and
+slid from window to window (see :mod:`somacore._core._xcorr`); each block's
+spectrum is computed once, and when the lag range is a whole number ``q`` of
+blocks it is split in two halves, so the forward FFTs have length ``g + M``
+rather than ``g + 2M`` and one complex inverse FFT per window returns both
+halves (real and imaginary part). Per step, every pair's spectral sums, inverse FFTs and
+Pearson rows run back to back while they are in cache. Window sums come from
+sliding sums; with ``peak="boker"`` and no cube, r is formed outward from lag 0
+only as far as the peak search needs. Data are centred on each person's mean
+before the FFT, so the products are small and the result agrees with
+``np.corrcoef`` to ~1e-12. Threads take contiguous ranges of windows (starting
+at multiples of 128 windows, where every sliding sum restarts), so the result
+does not depend on ``n_threads``.
+
+:class:`XcorrMeasure` packages the function as a measure for
+:func:`somacore.synchrony.surrogate_test`, whose circular-shift surrogates
+then share one table of block spectra (see there).
 """
 
 from __future__ import annotations
@@ -445,13 +458,14 @@ class _Spectra:
     ``b``-th block from the start of window ``wa``; window ``wa + t`` sums
     blocks ``t adv .. t adv + B - 1``. Spectra are produced in order
     (:meth:`produce`) into rings that hold the blocks of one pipeline step plus
-    one window, so every FFT is done once. Three sources:
+    one window, so every FFT is done once. Two kinds:
 
     * slid (``M = q g``): the spectra ``E_e`` of consecutive ``g``-blocks
       starting ``M`` before the range, by FFT into a ring, or read from a
       shared :class:`_Table` for circularly shifted series; ``X_b = E_{b+q}``
-      and ``Y_b`` slid from ``E_b .. E_{b+2q}``
-      (:class:`somacore._core._xcorr.SegmentSpectra`);
+      and ``Y_b`` slid from ``E_b .. E_{b+2q}``, or, with the lags in halves
+      (``plan.half``), from ``E_b .. E_{b+q}`` (lags ``-M..0``; ``Y_{b+q}``
+      serves lags ``0..M``) (:class:`somacore._core._xcorr.SegmentSpectra`);
     * direct: one FFT per block (``X_b``) and per partner segment (``Y_b``).
     """
 
@@ -601,7 +615,7 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
     sliding spectral sums, one inverse FFT per window and the Pearson rows with
     their peaks; the pair's rows of a step stay in cache between the three.
     """
-    from somacore._core._xcorr import slide_pair
+    from somacore._core._xcorr import slide_pair, slide_pair_packed
 
     if cache is None:
         cache = {}  # work arrays of this range
@@ -612,12 +626,14 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
     spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts, cache)
     nf2 = 2 * (plan.nfft // 2 + 1)
     C = _STEP_WIN
-    # with the lags in halves (plan.half), each window has two spectral sums: the left
-    # half's inverse FFT fills lags -M..0 of the row, the right half's lags 0..M
-    nh = 2 if plan.half else 1
-    acc = _buf(cache, "acc", (nh, C, nf2))
-    cbuf = _buf(cache, "cbuf", (C, plan.nfft + (M if plan.half else 0)))
-    state = _buf(cache, "state", (nh, lpairs.shape[0], nf2))
+    # with the lags in halves (plan.half), each window has two spectral sums, packed
+    # into one full complex spectrum: one complex inverse FFT gives the left half's
+    # correlation (lags -M..0) as real part and the right half's (0..M) as imaginary
+    half = plan.half
+    width = 2 * plan.nfft if half else nf2
+    acc = _buf(cache, "acc", (C, width))
+    cbuf = _buf(cache, "cbuf", (C, width if half else plan.nfft))
+    state = _buf(cache, "state", (lpairs.shape[0], width))
     starts = np.ascontiguousarray(plan.starts)
     sec = np.array(second, dtype=np.int64)
     for w0 in range(wa, wb, C):
@@ -630,7 +646,9 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
         if t0 == 0:
             blk[:adv] = 0  # not read: the first window of a range is summed directly
         xr = {p: spec.xrows(p, blk) for p in first}
-        yr = [{p: spec.yrows(p, blk + h * spec.yext) for p in second} for h in range(nh)]
+        yr = {p: spec.yrows(p, blk) for p in second}
+        if half:
+            yr2 = {p: spec.yrows(p, blk + spec.yext) for p in second}
         s0 = int(starts[w0]) - M
         L = int(starts[w1 - 1] - starts[w0]) + nl
         # per-position partner sums (by step length: the last step may be shorter)
@@ -641,19 +659,22 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
             rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
         else:  # the same per-position sums, read from precomputed ones
             lagsrc(sec, s0, ys, iy, code, nz)
+        a_c = acc[:nwc]
         c_c = cbuf[:nwc]
         for p in range(lpairs.shape[0]):
             i, j = int(lpairs[p, 0]), int(lpairs[p, 1])
-            for h in range(nh):
-                slide_pair(spec.Xt, xr[i], spec.Yt, yr[h][j], B, adv, w0, _REFRESH_WIN,
-                           state[h, p], t0 > 0, acc[h, :nwc])
-                # the right half (h = 1) starts at lag 0, over the left half's tail
-                np.fft.irfft(acc[h, :nwc].view(np.complex128), n=plan.nfft, axis=-1,
-                             out=c_c[:, h * M:h * M + plan.nfft])
+            if half:
+                slide_pair_packed(spec.Xt, xr[i], spec.Yt, yr[j], yr2[j], B, adv, w0,
+                                  _REFRESH_WIN, plan.nfft, state[p], t0 > 0, a_c)
+                np.fft.ifft(a_c.view(np.complex128), axis=-1, out=c_c.view(np.complex128))
+            else:
+                slide_pair(spec.Xt, xr[i], spec.Yt, yr[j], B, adv, w0, _REFRESH_WIN,
+                           state[p], t0 > 0, a_c)
+                np.fft.irfft(a_c.view(np.complex128), n=plan.nfft, axis=-1, out=c_c)
             rows.run_pair(c_c, i, j, starts, s0, prep.sx, prep.sxx, prep.nbx, prep.ncx,
                           ys, iy, code, nz, out.peak_r[p],
                           out.peak_lag[p], out.flags[p], w0,
-                          None if out.cube is None else out.cube[p])
+                          None if out.cube is None else out.cube[p], half)
 
 
 def windowed_xcorr(
@@ -814,7 +835,7 @@ def _result(pr, plan: _Plan, out: _Out, peak: str, span: int, fs: float) -> Wind
 #: largest shared spectrum table (bytes) for circular-shift surrogates of an
 #: :class:`XcorrMeasure`; beyond it every surrogate is measured from scratch
 #: (same result, slower). 4 people x 1 h at 256 Hz (30 s windows, 1 s step,
-#: ±5 s lags) need 332 MB.
+#: ±5 s lags) need 177 MB, plus 47 MB of circular window statistics.
 _TABLE_BYTES = 1 << 30
 
 _SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(XcorrSummary) if f.name != "pairs")
