@@ -471,7 +471,7 @@ class _Spectra:
 
     def __init__(self, xc: np.ndarray, plan: _Plan, first: list[int], second: list[int],
                  wa: int, table: _Table | None = None, shifts: list[int] | None = None,
-                 cache: dict | None = None):
+                 cache: dict | None = None, step: int = _STEP_WIN):
         from somacore._core._xcorr import SegmentSpectra
 
         self.xc, self.plan, self.first, self.second = xc, plan, first, second
@@ -481,7 +481,7 @@ class _Spectra:
         self.slid = _slid(plan)
         self.q = plan.M // plan.g if self.slid else 0
         self.table, self.shifts = table, shifts
-        C = _STEP_WIN
+        C = step  # windows per pipeline step (fewer for a short run, e.g. a live update)
         # with the lags in halves, Y_b covers the M samples before block b and the
         # block (q + 1 blocks); the right half of block b is Y_{b+q}
         self.yext = self.q if plan.half else 0
@@ -508,8 +508,10 @@ class _Spectra:
             self.Xt = self.X.reshape(-1, nf2)
 
     def _pad(self, length: int) -> np.ndarray:
-        # zero-padded FFT input: only the first `length` columns are ever written
-        return _buf(self.cache, ("pad", length), (_FFT_ROWS, self.plan.nfft), zero=True)
+        # zero-padded FFT input: only the first `length` columns are ever written; no
+        # more rows than a ring holds (a live update needs one or two)
+        rows = min(_FFT_ROWS, self.RY)
+        return _buf(self.cache, ("pad", length), (rows, self.plan.nfft), zero=True)
 
     # -- rows of block spectra -------------------------------------------------------
     def _erows(self, p: int, e: np.ndarray) -> np.ndarray:
@@ -539,8 +541,8 @@ class _Spectra:
         done = 0
         while done < count:
             r = (r0 + done) % R
-            n = min(count - done, R - r, _FFT_ROWS)
             pad = self._pad(length)
+            n = min(count - done, R - r, pad.shape[0])
             a = first + done * spacing
             if spacing == length:  # consecutive blocks: a plain reshape
                 pad[:n, :length] = self.xc[p, a:a + n * length].reshape(n, length)
@@ -623,9 +625,9 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
     P = prep.xc.shape[0]
     first = sorted(set(lpairs[:, 0].tolist()))
     second = sorted(set(lpairs[:, 1].tolist()))
-    spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts, cache)
+    C = min(_STEP_WIN, wb - wa)
+    spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts, cache, C)
     nf2 = 2 * (plan.nfft // 2 + 1)
-    C = _STEP_WIN
     # with the lags in halves (plan.half), each window has two spectral sums, packed
     # into one full complex spectrum: one complex inverse FFT gives the left half's
     # correlation (lags -M..0) as real part and the right half's (0..M) as imaginary
