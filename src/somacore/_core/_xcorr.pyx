@@ -508,7 +508,29 @@ cdef inline void _r_span(double* dst, const double* c, const double* yv, const d
         dst[m] = -1.0 if r < -1.0 else r
 
 
-cdef Py_ssize_t _peak_boker_lazy(double* dst, uint8_t* cand, const double* c,
+cdef inline void _r_any(double* dst, const double* c, bint packed, Py_ssize_t M,
+                        const double* yv, const double* iv, double mx, double isx,
+                        Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    # _r_span on a plain Sxy row, or on the interleaved complex row of the packed
+    # halves: lag index m < M at c[2m] (real part), m >= M at c[2(m - M) + 1]
+    cdef Py_ssize_t m, e
+    cdef double r
+    if not packed:
+        _r_span(dst, c, yv, iv, mx, isx, a, b)
+        return
+    e = b if b < M else M
+    for m in range(a, e):
+        r = (c[2 * m] - mx * yv[m]) * isx * iv[m]
+        r = 1.0 if r > 1.0 else r
+        dst[m] = -1.0 if r < -1.0 else r
+    e = a if a > M else M
+    for m in range(e, b):
+        r = (c[2 * (m - M) + 1] - mx * yv[m]) * isx * iv[m]
+        r = 1.0 if r > 1.0 else r
+        dst[m] = -1.0 if r < -1.0 else r
+
+
+cdef Py_ssize_t _peak_boker_lazy(double* dst, uint8_t* cand, const double* c, bint packed,
                                  const double* yv, const double* iv, double mx, double isx,
                                  Py_ssize_t nl, Py_ssize_t M, Py_ssize_t span) noexcept nogil:
     # _peak_boker on a row whose r is formed only where the search looks: outward
@@ -524,7 +546,7 @@ cdef Py_ssize_t _peak_boker_lazy(double* dst, uint8_t* cand, const double* c,
         return -1
     A = M - step - span if M - step - span > 0 else 0
     Z = M + step + span + 1 if M + step + span + 1 < nl else nl
-    _r_span(dst, c, yv, iv, mx, isx, A, Z)
+    _r_any(dst, c, packed, M, yv, iv, mx, isx, A, Z)
     # right side: candidates m >= M, judged once r is known on m - span .. m + span
     m = M if M > lo else lo
     while m < hi:
@@ -544,7 +566,7 @@ cdef Py_ssize_t _peak_boker_lazy(double* dst, uint8_t* cand, const double* c,
         if right >= 0 or lim >= hi:
             break
         Z2 = Z + step if Z + step < nl else nl
-        _r_span(dst, c, yv, iv, mx, isx, Z, Z2)
+        _r_any(dst, c, packed, M, yv, iv, mx, isx, Z, Z2)
         Z = Z2
     # left side, no farther than the right peak
     floor = lo if right < 0 else (2 * M - right if 2 * M - right > lo else lo)
@@ -561,7 +583,7 @@ cdef Py_ssize_t _peak_boker_lazy(double* dst, uint8_t* cand, const double* c,
         if left >= 0 or lim <= floor:
             break
         A2 = A - step if A - step > 0 else 0
-        _r_span(dst, c, yv, iv, mx, isx, A2, A)
+        _r_any(dst, c, packed, M, yv, iv, mx, isx, A2, A)
         A = A2
     if left < 0:
         return right
@@ -688,7 +710,6 @@ cdef class PearsonRows:
         cdef double invW = 1.0 / <double>self.W
         cdef bint keep = cube is not None
         cdef double* row = <double*>malloc(nl * sizeof(double))
-        cdef double* crow = <double*>malloc(nl * sizeof(double))
         cdef uint8_t* cand = <uint8_t*>malloc(nl)
         cdef Py_ssize_t w, m, best, off, k
         cdef double vx, mx, isx, r, mxv
@@ -699,10 +720,9 @@ cdef class PearsonRows:
         cdef const double* yv
         cdef const double* iv
         cdef double* dst
-        if row == NULL or cand == NULL or crow == NULL:
+        if row == NULL or cand == NULL:
             free(row)
             free(cand)
-            free(crow)
             raise MemoryError()
         try:
             with nogil:
@@ -725,14 +745,6 @@ cdef class PearsonRows:
                     else:
                         isx = 1.0 / sqrt(vx)
                         c = &C[w, 0]
-                        if packed:
-                            # lags -M..-1: real parts of the first M bins; 0..M: the
-                            # imaginary parts of the first M + 1
-                            for m in range(M):
-                                crow[m] = c[2 * m]
-                            for m in range(M + 1):
-                                crow[M + m] = c[2 * m + 1]
-                            c = crow
                         yv = &ys_in[j, off]
                         iv = &iy_in[j, off]
                         if nz_in[j, off + nl] != nz_in[j, off]:
@@ -741,7 +753,7 @@ cdef class PearsonRows:
                                 fl |= cv[m]
                         complete = fl == 0
                         if keep or self.mode == PEAK_MAX:
-                            _r_span(dst, c, yv, iv, mx, isx, 0, nl)
+                            _r_any(dst, c, packed, M, yv, iv, mx, isx, 0, nl)
                     best = -1
                     if complete:
                         if self.mode == PEAK_MAX:
@@ -749,8 +761,8 @@ cdef class PearsonRows:
                         elif keep:
                             best = _peak_boker(dst, cand, nl, M, self.span)
                         else:  # only the peak is wanted: r formed outward from lag 0
-                            best = _peak_boker_lazy(dst, cand, c, yv, iv, mx, isx, nl, M,
-                                                    self.span)
+                            best = _peak_boker_lazy(dst, cand, c, packed, yv, iv, mx, isx,
+                                                    nl, M, self.span)
                         if best < 0 and self.mode != PEAK_MAX:
                             fl |= F_NO_PEAK
                     if best >= 0:
@@ -763,4 +775,3 @@ cdef class PearsonRows:
         finally:
             free(row)
             free(cand)
-            free(crow)
