@@ -167,6 +167,31 @@ def test_group_matches_reference_and_kuramoto(people):
     assert np.max(np.abs(g2.R - g.R)) < 1e-12
 
 
+@pytest.mark.parametrize("W, S", [(160, 32), (150, 40), (97, 13), (40, 100), (600, 1)])
+def test_group_windows_and_gaps_match_reference(W, S):
+    # window/step layouts that cut the kernels' time tiles anywhere (step not dividing
+    # the window, step longer than the window, one-sample step), with a gap: windows
+    # that touch it are NaN, the others equal the reference on the window alone
+    fs = 8.0
+    N = 1300
+    x = _osc(4, N, fs, 0.25, seed=W + S)
+    ph = np.angle(analytic_signal(x, fs=fs, band=(0.15, 0.4)))
+    ph[1, 611:614] = np.nan
+    g = group_synchrony(ph, fs=fs, window_s=W / fs, step_s=S / fs, phases=True)
+    starts = np.arange((N - W) // S + 1) * S
+    gap = (starts <= 613) & (starts + W > 611)
+    assert gap.any() and (~gap).any()
+    assert np.isnan(g.R[611:614]).all() and np.isfinite(np.delete(g.R, [611, 612, 613])).all()
+    assert np.isnan(g.R_window[gap]).all() and np.isnan(g.rho_window[gap]).all()
+    R = np.abs(np.exp(1j * ph).mean(axis=0))
+    want_R = np.array([R[a:a + W].mean() for a in starts[~gap]])
+    want_rho = np.array([ref.cluster_phase(ph[:, a:a + W])[1] for a in starts[~gap]])
+    assert np.max(np.abs(g.R_window[~gap] - want_R)) < TOL
+    assert np.max(np.abs(g.rho_window[~gap] - want_rho)) < TOL
+    # no record-wide cluster phase over a gap
+    assert g.rho_group_t is None and np.isnan(g.rho_group)
+
+
 def test_group_two_people_has_no_rho_and_errors():
     ph = np.zeros((2, 200))
     g = group_synchrony(ph, fs=1.0, window_s=50, step_s=10, phases=True)

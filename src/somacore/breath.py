@@ -32,10 +32,13 @@ channel already calibrated in temperature falls during inspiration: pass
 
 ``polarity="normal"`` trusts that table, ``"inverted"`` flips it (e.g. a belt
 whose amplifier inverts, or nasal pressure where inspiration is negative), and
-``"auto"`` decides from the first ``auto_learn_s`` (90) seconds: ends of
-inspiration are sharp and ends of expiration long and flat, so the detection
-signal, demeaned per ``block_s`` block, is skewed towards inspiration (sign
-of its third moment). The chosen sign is ``Breaths.polarity``. See
+``"auto"`` decides from the first ``auto_learn_s`` (180) seconds, by the sum
+of two cues: ends of inspiration are sharp and ends of expiration long and
+flat, so the detection signal, demeaned per ``block_s`` block, is skewed
+towards inspiration (its skewness); and the end-expiratory level is steadier
+than the end-inspiratory level, which follows the tidal volume (log of the
+median change between successive maxima over that between successive minima).
+The chosen sign is ``Breaths.polarity``. See
 ``benchmarks/results/breath_accuracy.md`` for how often it is right on MARSH:
 prefer the sensor's documented polarity when it is known, and use ``"auto"``
 for unknown hardware.
@@ -53,8 +56,15 @@ Algorithm
    (median range of ``block_s`` blocks), which are then replayed so no breath
    at the start is lost. After ``stall_periods`` median breath periods without
    an extremum the threshold decays (shallower breathing), never below
-   ``floor`` of the typical amplitude, so an apnoea is not filled with noise;
-3. each event is placed on a gentler low-pass (``place_hz``) of the signal,
+   ``floor`` of the typical amplitude, so an apnoea is not filled with noise.
+   A noise floor keeps the threshold above ``noise`` x the running mean of the
+   0.7-2 Hz band (cardiac residue), up to ``noise_cap`` x the typical amplitude;
+3. a breath-level decision on each trough, when the next peak is confirmed:
+   a trough that interrupts an exhalation (the breath fell less than
+   ``shoulder`` of its inhalation) and is shallow (prominence below
+   ``shoulder_depth`` x the typical amplitude) is an expiratory shoulder,
+   merged into the breath;
+4. each event is placed on a gentler low-pass (``place_hz``) of the signal,
    near the tracker's extremum shifted back by the detection filter's group
    delay (optionally, ``plateau`` > 0: on a flat top or bottom, the middle of
    the samples within ``plateau`` x the typical amplitude of the extremum;
@@ -141,8 +151,10 @@ class BreathParams:
         Half-width of the placement search around the delay-corrected extremum.
     threshold : float
         Hysteresis as a fraction of the median amplitude of the last 8 breaths
-        (amplitudes are measured on the placement signal, so this was re-tuned
-        with ``place_hz``: 0.21).
+        (amplitudes are measured on the placement signal). 0.15 (was 0.21)
+        together with the ``noise`` floor: the lower fraction finds shallow
+        breaths between deep ones on clean signals, the floor keeps it above
+        the cardiac oscillations on noisy ones.
     floor, decay, stall_periods, stall_min_s, stall_max_s : float
         Without an extremum for ``stall_periods`` median breath periods
         (clamped to ``[stall_min_s, stall_max_s]``), the amplitude reference
@@ -155,8 +167,10 @@ class BreathParams:
         live stream come out after ``learn_s``.
     auto_learn_s : float
         Learning window with ``polarity="auto"`` (longer: the polarity is
-        decided from more breaths; 90 s picked the right sign on all 15 tuning
-        records, 30 s on 13).
+        decided from more breaths, and a live stream's first breaths come out
+        after it). 180 s: over 90 s, neither cue alone nor their sum is right
+        on all 15 tuning records; over 180 s the sum is (and on all 29
+        records; skewness alone over 90 s: 15 of 15 tuning records, 27 of 29).
     flat_s : float
         Runs of identical samples this long become gaps (also the tracker's
         look-behind, hence part of the streaming latency).
@@ -177,10 +191,28 @@ class BreathParams:
         shoulder (a second hump during exhalation) or an inspiratory notch is
         merged into the breath, which keeps the higher peak. Decided when the
         next peak is confirmed (no extra latency); same in batch and
-        streaming. Try 0.3-0.5 for signals with marked expiratory shoulders.
-        On the MARSH tuning records it did not help (0.1: no change; 0.2:
-        4 more missed shallow breaths; 0.3: 7 fewer extra breaths but 76 more
-        missed), so it is off.
+        streaming. On the MARSH tuning records it did not help (it also merges
+        real shallow breaths), so it is off; the ``shoulder`` rule below
+        merges only troughs that interrupt an exhalation.
+    shoulder, shoulder_depth : float
+        Expiratory-shoulder rule (0 turns it off): when the breath before a
+        trough fell by less than ``shoulder`` (0.6) of its inhalation before
+        reaching the trough, and the trough's prominence (as for ``merge``)
+        is below ``shoulder_depth`` (0.3) x the median amplitude of the last
+        8 breaths, the trough is a pause in the exhalation, not the start of
+        a breath: the two are merged. A real breath returns near its onset
+        level; a shoulder interrupts the exhalation half-way. Decided at the
+        same point as ``merge`` (no extra latency).
+    noise, noise_s, noise_cap : float
+        Noise floor of the hysteresis: it never drops below ``noise`` x the
+        running mean (time constant ``noise_s``) of |z - y|, the part of the
+        signal between the detection and placement low-passes (0.7-2 Hz by
+        default: cardiac oscillations and spikes, a fixed fraction of which
+        leaks through the detection low-pass), nor does the floor raise it
+        above ``noise_cap`` x the median amplitude of the last 8 breaths
+        (0.21, the former fixed threshold: breathing faster than about
+        45/min is itself in that band, and an uncapped floor would hide it).
+        ``noise`` = 0 turns the floor off.
     plateau, plateau_ext_s : float
         Off (0) by default: place events at the middle of flat extrema
         (samples within ``plateau`` x typical amplitude, up to
@@ -190,7 +222,7 @@ class BreathParams:
     lowpass_hz: float = 0.7
     place_hz: float = 2.0
     place_window_s: float = 0.25
-    threshold: float = 0.21
+    threshold: float = 0.15
     floor: float = 0.3
     decay: float = 0.7
     stall_periods: float = 2.0
@@ -198,7 +230,7 @@ class BreathParams:
     stall_max_s: float = 30.0
     initial_period_s: float = 5.0
     learn_s: float = 30.0
-    auto_learn_s: float = 90.0
+    auto_learn_s: float = 180.0
     block_s: float = 10.0
     flat_s: float = 2.0
     span_s: float = 40.0
@@ -208,6 +240,11 @@ class BreathParams:
     merge: float = 0.0
     plateau: float = 0.0
     plateau_ext_s: float = 1.5
+    shoulder: float = 0.6
+    shoulder_depth: float = 0.3
+    noise: float = 3.0
+    noise_s: float = 10.0
+    noise_cap: float = 0.21
 
     @classmethod
     def fast(cls) -> BreathParams:
@@ -225,10 +262,15 @@ class BreathParams:
         for name in ("lowpass_hz", "place_hz", "place_window_s", "threshold", "learn_s",
                      "auto_learn_s",
                      "block_s", "flat_s", "span_s", "apnea_s", "initial_period_s",
-                     "stall_min_s", "stall_max_s", "stall_periods", "integrator_hz"):
+                     "stall_min_s", "stall_max_s", "stall_periods", "integrator_hz", "noise_s"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"BreathParams.{name} must be a positive number, got {v!r}.")
+        for name in ("merge", "plateau", "shoulder", "shoulder_depth", "noise", "noise_cap"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"BreathParams.{name} must be a number >= 0 (0 turns it off), "
+                                 f"got {v!r}.")
         if not 0 < self.decay < 1 or not 0 <= self.floor < 1 or not self.threshold < 1:
             raise ValueError("BreathParams: need 0 < decay < 1, 0 <= floor < 1, threshold < 1.")
         if (self.block_s > self.learn_s
@@ -294,6 +336,8 @@ def _kernel_args(fs: float, sensor: str, polarity: str, params: BreathParams) ->
         pause_frac=params.pause_fraction if integrate else 0.0,
         flat_len=max(4, n(params.flat_s)), span=n(params.span_s), merge=params.merge,
         plateau=0.0 if integrate else params.plateau, plateau_ext=n(params.plateau_ext_s),
+        shoulder=params.shoulder, shoulder_depth=params.shoulder_depth, knoise=params.noise,
+        nalpha=1.0 - math.exp(-1.0 / (params.noise_s * fs)), ncap=params.noise_cap,
     )
 
 
@@ -308,7 +352,8 @@ def make_kernel(*, fs: float, sensor: str = "belt", polarity: str = "normal",
         a["ref_delay"], a["half"], a["learn"], a["block"], a["lag"], a["frac"], a["floor"],
         a["decay"], a["stall_init"], a["stall_mult"], a["stall_min"], a["stall_max"],
         a["pause_frac"], a["flat_len"], a["span"], a["merge"],
-        a["plateau"], a["plateau_ext"],
+        a["plateau"], a["plateau_ext"], a["shoulder"], a["shoulder_depth"], a["knoise"],
+        a["nalpha"], a["ncap"],
     )
 
 

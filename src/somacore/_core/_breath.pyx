@@ -23,14 +23,14 @@ Stages:
 """
 
 cimport cython
-from libc.math cimport NAN, fabs, isfinite
+from libc.math cimport NAN, fabs, isfinite, log, sqrt
 from libc.stdlib cimport free, malloc
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 from _buffers cimport Buf, buf_drain, buf_free, buf_init, buf_push
 from _filters cimport Biquad, biquad_settle, biquad_step, load_sections
-from _stats cimport median_small
+from _stats cimport MEDIAN_MAX, median_small
 from _types cimport sample_t
 
 import numpy as np
@@ -108,6 +108,11 @@ cdef class BreathKernel:
     cdef double h_onz, h_pkz, h_enz, merge, plateau
     cdef int64_t plateau_ext
     cdef uint8_t h_q
+    cdef double shoulder, shoulder_depth   # expiratory-shoulder merge rule
+    # noise floor of the hysteresis; cap = ncap x median amplitude, updated
+    # with the amplitudes (a median per sample would cost more than the filters)
+    cdef double knoise, nalpha, nz, ncap, cap
+    cdef int64_t dd                        # delay of y behind z (samples)
     # --- outputs ---
     cdef Buf out                # decided breaths (Row)
     cdef Buf out_g              # gap ranges (pairs of int64)
@@ -119,7 +124,8 @@ cdef class BreathKernel:
                   double frac, double floor, double decay, int64_t stall_init,
                   double stall_mult, int64_t stall_min, int64_t stall_max, double pause_frac,
                   int64_t flat_len, int64_t span, double merge, double plateau,
-                  int64_t plateau_ext):
+                  int64_t plateau_ext, double shoulder, double shoulder_depth,
+                  double knoise, double nalpha, double ncap):
         cdef int i
         cdef int64_t size = 1
         if (main_sos.shape[0] > MAX_SECTIONS or ref_sos.shape[0] > MAX_SECTIONS
@@ -154,6 +160,13 @@ cdef class BreathKernel:
         self.merge = merge
         self.plateau = plateau
         self.plateau_ext = plateau_ext
+        self.shoulder = shoulder
+        self.shoulder_depth = shoulder_depth
+        self.knoise = knoise
+        self.nalpha = nalpha
+        self.ncap = ncap
+        self.nz = 0.0
+        self.dd = delay - ref_delay if delay > ref_delay else 0
         self.held = False
         # The ring must hold the whole learning window (replayed after
         # learning) and ``span`` samples behind the tracker (event placement,
@@ -274,14 +287,11 @@ cdef class BreathKernel:
     cdef bint _learn(self, int64_t a, int64_t b) noexcept nogil:
         # Initial amplitude: median of the detection signal's range over
         # blocks (a block of a few seconds holds about one breath, and the
-        # median ignores a sigh or an artefact). Polarity: the sign of the
-        # third moment of the block-demeaned signal. Breathing signals have
-        # sharp ends of inspiration and flat, long end-expiratory phases, so
-        # the samples pile up below the mean with a tail towards inspiration.
+        # median ignores a sigh or an artefact).
         cdef double ranges[MAX_BLOCKS]
         cdef int nb = 0
-        cdef double m3 = 0.0, lo, hi, v, d, mean
-        cdef int64_t s = a, e, j, cnt
+        cdef double m2 = 0.0, m3 = 0.0, lo, hi, v, d, mean
+        cdef int64_t s = a, e, j, cnt, ntot = 0
         while s < b:
             e = s + self.block
             if e > b:
@@ -303,10 +313,12 @@ cdef class BreathKernel:
                 j += 1
             if cnt > 0:
                 mean = mean / cnt
+                ntot += cnt
                 j = s
                 while j < e:
                     if not (self.rf[j & self.mask] & F_GAP):
                         d = self.ry[j & self.mask] - mean
+                        m2 += d * d
                         m3 += d * d * d
                     j += 1
             if 2 * cnt >= self.block and hi > lo and nb < MAX_BLOCKS:
@@ -319,16 +331,89 @@ cdef class BreathKernel:
         cdef int i
         if not amp0 > 0.0:
             return False
-        self.sgn = self.sign_param if self.sign_param != 0 else (1 if m3 >= 0.0 else -1)
+        if self.sign_param != 0:
+            self.sgn = self.sign_param
+        else:
+            self.sgn = 1 if self._polarity(a, b, self.frac * amp0, m2, m3, ntot) >= 0.0 else -1
         for i in range(NBUF):
             self.amps[i] = amp0
             self.ttots[i] = <double> self.stall_init
         self.apos = 0
         self.thr = self.frac * amp0
+        self.cap = self.ncap * amp0
         self.scale = 1.0
         self.stall = self.stall_init
         self.learnt = True
         return True
+
+    cdef double _polarity(self, int64_t a, int64_t b, double thr, double m2, double m3,
+                          int64_t ntot) noexcept nogil:
+        # > 0: inspiration is up. Two cues, summed:
+        # - skewness of the block-demeaned signal: ends of inspiration are
+        #   sharp and ends of expiration long and flat, so the samples pile up
+        #   below the mean with a tail towards inspiration;
+        # - log of (median change between successive maxima) / (median change
+        #   between successive minima), the extrema of a symmetric hysteresis
+        #   (``thr``): the end-expiratory level (functional residual capacity)
+        #   is steadier than the end-inspiratory level, which follows the
+        #   tidal volume and every sigh.
+        # Neither is right on all 15 MARSH tuning records over 90 s; their sum
+        # over 180 s is (see benchmarks/results/breath_accuracy.md).
+        cdef double pk[MEDIAN_MAX]
+        cdef double tr[MEDIAN_MAX]
+        cdef double dp[MEDIAN_MAX]
+        cdef double dt[MEDIAN_MAX]
+        cdef int npk = 0, ntr = 0, i
+        cdef int mode = 0
+        cdef bint fresh = True
+        cdef double v, hi = 0.0, lo = 0.0, g, mp, mt
+        cdef int64_t j = a
+        if not m2 > 0.0:
+            return m3
+        g = m3 / (m2 * sqrt(m2)) * sqrt(<double> ntot)
+        while j < b:
+            if self.rf[j & self.mask] & F_GAP:
+                fresh = True
+                j += 1
+                continue
+            v = self.ry[j & self.mask]
+            j += 1
+            if fresh:
+                fresh = False
+                mode = 0
+                hi = v
+                lo = v
+                continue
+            if mode >= 0:
+                if v > hi:
+                    hi = v
+                elif v < hi - thr:
+                    if npk < MEDIAN_MAX:
+                        pk[npk] = hi
+                        npk += 1
+                    mode = -1
+                    lo = v
+                    continue
+            if mode <= 0:
+                if v < lo:
+                    lo = v
+                elif v > lo + thr:
+                    if ntr < MEDIAN_MAX:
+                        tr[ntr] = lo
+                        ntr += 1
+                    mode = 1
+                    hi = v
+        if npk < 3 or ntr < 3:
+            return g
+        for i in range(npk - 1):
+            dp[i] = fabs(pk[i + 1] - pk[i])
+        for i in range(ntr - 1):
+            dt[i] = fabs(tr[i + 1] - tr[i])
+        mp = median_small(dp, npk - 1)
+        mt = median_small(dt, ntr - 1)
+        if not (mp > 0.0 and mt > 0.0):
+            return g
+        return g + log(mp / mt)
 
     # ------------------------------------------------------------------ tracker
     cdef int64_t _place(self, int64_t p, bint top, int64_t k, double* zval) noexcept nogil:
@@ -420,6 +505,7 @@ cdef class BreathKernel:
             if self.scale > 1.0:
                 self.scale = 1.0
             self.thr = self.frac * med_a * self.scale
+            self.cap = self.ncap * med_a
             self.stall = <int64_t> (self.stall_mult * med_t)
             if self.stall < self.stall_min:
                 self.stall = self.stall_min
@@ -438,7 +524,7 @@ cdef class BreathKernel:
 
     cdef void _track(self, int64_t k) noexcept nogil:
         cdef uint8_t f = self.rf[k & self.mask]
-        cdef double v, zv = 0.0, z2 = 0.0, d
+        cdef double v, zv = 0.0, z2 = 0.0, d, th
         cdef int64_t r, r2
         if f & F_GAP:
             if not self.in_gap:
@@ -452,6 +538,12 @@ cdef class BreathKernel:
                 self.pend = False
             return
         v = self.sgn * self.ry[k & self.mask]
+        if self.knoise > 0.0 and not self.in_gap and k - self.dd >= self.seg0:
+            # noise floor: mean |z - y| (z delay-aligned to y) is the 0.7-2 Hz
+            # band, cardiac oscillations and spikes, of which a fixed fraction
+            # leaks through the detection low-pass
+            self.nz += self.nalpha * (fabs(self.rz[(k - self.dd) & self.mask]
+                                           - self.ry[k & self.mask]) - self.nz)
         if self.in_gap:
             self.in_gap = False
             self.mode = 0
@@ -475,6 +567,14 @@ cdef class BreathKernel:
             if self.scale * self.decay >= self.floor_:
                 self.scale = self.scale * self.decay
                 self.thr = self.frac * median_small(self.amps, NBUF) * self.scale
+        # the hysteresis never goes below knoise x the noise floor, and the
+        # floor never raises it above ncap x the typical amplitude (fast
+        # breathing is itself in the noise band)
+        th = self.knoise * self.nz
+        if th > self.cap:
+            th = self.cap
+        if self.thr > th:
+            th = self.thr
         if self.mode == 0:
             if v > self.hi_v:
                 self.hi_v = v
@@ -483,7 +583,7 @@ cdef class BreathKernel:
             if v < self.lo_v:
                 self.lo_v = v
                 self.lo_i = k
-            if v < self.hi_v - self.thr:
+            if v < self.hi_v - th:
                 r = self._place(self.on_i, False, k, &zv)
                 r2 = self._place(self.hi_i, True, k, &z2)
                 self.pend = True
@@ -496,7 +596,7 @@ cdef class BreathKernel:
                 self.lo_v = v
                 self.lo_i = k
                 self.last_ext = k
-            elif v > self.lo_v + self.thr:
+            elif v > self.lo_v + th:
                 self.trough_i = self._place(self.lo_i, False, k, &self.trough_z)
                 # rising from the segment's first sample: the real trough is in
                 # the gap (or before the record), so the breath starts truncated
@@ -509,7 +609,7 @@ cdef class BreathKernel:
             if v > self.hi_v:
                 self.hi_v = v
                 self.hi_i = k
-            elif v < self.hi_v - self.thr:
+            elif v < self.hi_v - th:
                 r2 = self._place(self.hi_i, True, k, &z2)
                 self.pend = True
                 self.p_on = self.trough_i
@@ -526,7 +626,9 @@ cdef class BreathKernel:
                     d = self.h_pkz - self.h_enz
                     if z2 - self.h_enz < d:
                         d = z2 - self.h_enz
-                    if d < self.merge * median_small(self.amps, NBUF):
+                    if (d < self.merge * median_small(self.amps, NBUF)
+                            or (self.h_pkz - self.h_enz < self.shoulder * (self.h_pkz - self.h_onz)
+                                and d < self.shoulder_depth * median_small(self.amps, NBUF))):
                         self.p_on = self.h_on
                         self.p_onz = self.h_onz
                         self.p_q = self.h_q
@@ -544,7 +646,7 @@ cdef class BreathKernel:
             if v < self.lo_v:
                 self.lo_v = v
                 self.lo_i = k
-            elif v > self.lo_v + self.thr:
+            elif v > self.lo_v + th:
                 self.trough_i = self._place(self.lo_i, False, k, &self.trough_z)
                 self.trough_q = 0
                 if self.pend:

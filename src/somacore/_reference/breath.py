@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 NBUF = 8
+MEDIAN_MAX = 64  # as in somacore/_core/_stats.pxd: extrema kept for the polarity
 F_GAP = 1
 Q_TRUNC_ONSET = 1
 Q_TRUNC_END = 2
@@ -62,7 +63,7 @@ def _settle(sec: list[float], x: float) -> tuple[float, float, float]:
 def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay, ref_delay,
                       half, learn, block, lag, frac, floor, decay, stall_init, stall_mult,
                       stall_min, stall_max, pause_frac, flat_len, span, merge, plateau,
-                      plateau_ext):
+                      plateau_ext, shoulder, shoulder_depth, knoise, nalpha, ncap):
     """Segment ``x``; returns ``(rows, gaps, sign)``.
 
     ``rows`` is a list of ``(onset, peak, end, amp_in, amp_out, pause_in, pause_out,
@@ -147,9 +148,60 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
         zv[i] = z
 
     # ---------------- learning ----------------------------------------------
+    def polarity(a: int, b: int, thr: float, m2: float, m3: float, ntot: int) -> float:
+        # > 0: inspiration is up. Skewness of the block-demeaned signal (sharp
+        # ends of inspiration, flat ends of expiration) plus the log of
+        # median |change| between successive maxima over that between
+        # successive minima of a symmetric hysteresis (the end-expiratory
+        # level is steadier than the end-inspiratory level)
+        if not m2 > 0.0:
+            return m3
+        g = m3 / (m2 * math.sqrt(m2)) * math.sqrt(float(ntot))
+        pk: list[float] = []
+        tr: list[float] = []
+        mode = 0
+        fresh = True
+        hi = lo = 0.0
+        for j in range(a, b):
+            if gap[j]:
+                fresh = True
+                continue
+            v = yv[j]
+            if fresh:
+                fresh = False
+                mode = 0
+                hi = lo = v
+                continue
+            if mode >= 0:
+                if v > hi:
+                    hi = v
+                elif v < hi - thr:
+                    if len(pk) < MEDIAN_MAX:
+                        pk.append(hi)
+                    mode = -1
+                    lo = v
+                    continue
+            if mode <= 0:
+                if v < lo:
+                    lo = v
+                elif v > lo + thr:
+                    if len(tr) < MEDIAN_MAX:
+                        tr.append(lo)
+                    mode = 1
+                    hi = v
+        if len(pk) < 3 or len(tr) < 3:
+            return g
+        mp = _median([abs(pk[i + 1] - pk[i]) for i in range(len(pk) - 1)])
+        mt = _median([abs(tr[i + 1] - tr[i]) for i in range(len(tr) - 1)])
+        if not (mp > 0.0 and mt > 0.0):
+            return g
+        return g + math.log(mp / mt)
+
     def learn_window(a: int, b: int):
         ranges = []
+        m2 = 0.0
         m3 = 0.0
+        ntot = 0
         s = a
         while s < b:
             e = min(s + block, b)
@@ -160,15 +212,20 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 for v in vals:
                     mean += v
                 mean = mean / cnt
+                ntot += cnt
                 for v in vals:
                     d = v - mean
+                    m2 += d * d
                     m3 += d * d * d
             if 2 * cnt >= block and max(vals) > min(vals):
                 ranges.append(max(vals) - min(vals))
             s = e
         if not ranges:
             return 0.0, 1
-        return _median(ranges), (1 if m3 >= 0.0 else -1)
+        amp0 = _median(ranges)
+        if not amp0 > 0.0 or sign != 0:
+            return amp0, 1
+        return amp0, (1 if polarity(a, b, frac * amp0, m2, m3, ntot) >= 0.0 else -1)
 
     start = 0
     amp0 = 0.0
@@ -207,6 +264,8 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
     p_onz = p_pkz = 0.0
     p_q = 0
     in_gap = True
+    nz = 0.0                       # running mean |z - y|: the noise floor
+    dd = max(delay - ref_delay, 0)  # z delay-aligned to y
 
     def place(p: int, top: bool, k: int):
         c = p - delay + ref_delay
@@ -295,6 +354,9 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 pend = False
             continue
         v = sgn * yv[k]
+        if knoise > 0.0 and not in_gap and k - dd >= seg0:
+            # noise floor: the 0.7-2 Hz band (cardiac oscillations, spikes)
+            nz += nalpha * (abs(zv[k - dd] - yv[k]) - nz)
         if in_gap:
             in_gap = False
             mode = 0
@@ -311,6 +373,14 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if scale * decay >= floor:
                 scale = scale * decay
                 thr = frac * _median(amps) * scale
+        # the hysteresis never goes below knoise x the noise floor, and the
+        # floor never raises it above ncap x the typical amplitude
+        th = knoise * nz
+        d = ncap * _median(amps)
+        if th > d:
+            th = d
+        if thr > th:
+            th = thr
         if mode == 0:
             if v > hi_v:
                 hi_v = v
@@ -319,7 +389,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if v < lo_v:
                 lo_v = v
                 lo_i = k
-            if v < hi_v - thr:
+            if v < hi_v - th:
                 r_on, z_on = place(on_i, False, k)
                 r_pk, z_pk = place(hi_i, True, k)
                 pend = True
@@ -328,7 +398,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 lo_v = v
                 lo_i = k
                 last_ext = k
-            elif v > lo_v + thr:
+            elif v > lo_v + th:
                 trough_i, trough_z = place(lo_i, False, k)
                 # rising from the segment's first sample: the real trough is in
                 # the gap (or before the record), so the breath starts truncated
@@ -341,7 +411,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if v > hi_v:
                 hi_v = v
                 hi_i = k
-            elif v < hi_v - thr:
+            elif v < hi_v - th:
                 r_pk, z_pk = place(hi_i, True, k)
                 pend = True
                 p_on, p_onz, p_pk, p_pkz, p_q = trough_i, trough_z, r_pk, z_pk, trough_q
@@ -351,7 +421,12 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                     # amplitude does not end a breath (an expiratory shoulder or
                     # an inspiratory notch): merge it, keeping the higher peak
                     h_on, h_onz, h_pk, h_pkz, _h_en, h_enz, h_q = held[:7]
-                    if min(h_pkz - h_enz, z_pk - h_enz) < merge * _median(amps):
+                    # an expiratory shoulder: the held breath fell less than
+                    # ``shoulder`` of its inhalation before this shallow trough
+                    d = min(h_pkz - h_enz, z_pk - h_enz)
+                    if (d < merge * _median(amps)
+                            or (h_pkz - h_enz < shoulder * (h_pkz - h_onz)
+                                and d < shoulder_depth * _median(amps))):
                         p_on, p_onz, p_q = h_on, h_onz, h_q
                         if h_pkz >= z_pk:
                             p_pk, p_pkz = h_pk, h_pkz
@@ -366,7 +441,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             if v < lo_v:
                 lo_v = v
                 lo_i = k
-            elif v > lo_v + thr:
+            elif v > lo_v + th:
                 trough_i, trough_z = place(lo_i, False, k)
                 trough_q = 0
                 if pend:

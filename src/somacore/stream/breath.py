@@ -93,8 +93,11 @@ class BreathSegmenter:
         if self._done:
             raise RuntimeError("BreathSegmenter.flush() was already called.")
         self._done = True
-        return _assemble(self.fs, self.sensor, self._kernel.polarity, self._n,
-                         [self._kernel.flush()], self.params.apnea_s)
+        # flush first: on a stream shorter than the learning window the
+        # polarity is only learnt by the flush
+        rest = self._kernel.flush()
+        return _assemble(self.fs, self.sensor, self._kernel.polarity, self._n, [rest],
+                         self.params.apnea_s)
 
     @staticmethod
     def concat(parts: list[Breaths]) -> Breaths:

@@ -7,14 +7,19 @@ For the phases ``phi_i(t)`` of ``n`` people (Hilbert phase in ``band``, see
 * Kuramoto order parameter ``R(t) = |mean_i exp(1j * phi_i(t))|`` in [0, 1];
   windowed: the mean of ``R(t)`` over each window.
 * Cluster phase (Richardson, Garcia, Frank, Gergor & Marsh 2012): cluster
-  phase ``q(t) = arg mean_i exp(1j * phi_i(t))``; each person's mean phase
+  phase ``q(t) = arg mean_i exp(1j * phi_i(t))`` (0 where that mean is 0, as
+  ``numpy.angle`` gives); each person's mean phase
   relative to the group ``phibar_i = arg mean_t exp(1j * (phi_i - q))`` and
   their synchrony with the group ``rho_i = |mean_t exp(1j * (phi_i - q))|``;
   group synchrony ``rho_group(t) = |mean_i exp(1j * (phi_i - q - phibar_i))|``
   and its time mean ``rho_group``. These match multiSyncPy's ``rho``.
   Windowed: ``rho_window[k]`` is ``rho_group`` recomputed on window ``k`` alone
   (``phibar_i`` from that window), as multiSyncPy's
-  ``apply_windowed(data, rho, ...)`` does.
+  ``apply_windowed(data, rho, ...)`` does. Its cost is O(windows x window x
+  people) by definition: the window's rotations ``-phibar_i`` differ per
+  person and sit inside a modulus over people that is then averaged over
+  time, so it has no sliding-sum form (only the window means of the relative
+  phasors, which give ``phibar_i``, slide).
 
 Cluster-phase rho is defined for 3 or more people (with 2 it reduces to a
 phase-locking value); Kuramoto R for 2 or more. Samples where any person's
@@ -154,37 +159,36 @@ def group_synchrony(x: Any, *, fs: float, window_s: float, step_s: float, band: 
         bnd = check_band(band, fs, allow_broadband=allow_broadband)
         # a rotation common to everybody is left out of the phasors: R and rho do not see it
         re, im, bad, _ = _unit_phasors(X, fs, bnd, taper_hz)
-    anybad = bad.any(axis=0)
-    R = np.empty(N)
-    # rows padded with zeros to a multiple of four (the rho kernel sums four people per pass)
-    P4 = -(-P // 4) * 4
-    rel_re = np.zeros((P4, N))
-    rel_im = np.zeros((P4, N))
-    KuramotoField().run(re, im, anybad.view(np.uint8), R, rel_re[:P], rel_im[:P])
+    anybad = np.ascontiguousarray(bad.any(axis=0))
     g, B, adv, nw = _blocks(N, W, S)
     nblk = (nw - 1) * adv + B
-
-    def window_sums(v: np.ndarray) -> np.ndarray:
-        blk = v[..., :nblk * g].reshape((*v.shape[:-1], nblk, g)).sum(axis=-1)
-        return _windows_from_blocks(blk, B, adv, nw)
-
-    gapw = window_sums(anybad.astype(np.float64)) > 0
-    R_window = np.where(gapw, np.nan, window_sums(np.where(anybad, 0.0, R)) / W)
+    # one pass over the phasors: R(t), and block sums (blocks of g samples covering the
+    # record) of R, of the phasors relative to the cluster phase, and of the gaps
+    nall = -(-N // g)
+    R = np.empty(N)
+    rblk = np.empty(nall)
+    zblk = np.empty((P, nall, 2))
+    badblk = np.empty(nall)
+    KuramotoField().run(re, im, anybad.view(np.uint8), g, R, rblk, zblk, badblk)
+    zc = zblk.view(np.complex128)[..., 0]
+    gapw = _windows_from_blocks(badblk[:nblk], B, adv, nw) > 0
+    R_window = np.where(gapw, np.nan, _windows_from_blocks(rblk[:nblk], B, adv, nw) / W)
     starts = np.arange(nw, dtype=np.int64) * S
     rho_t = rho_i = phibar = rho_w = None
     rho_group = float("nan")
     if P >= 3:
-        cp = ClusterPhaseWindows()
-        if not anybad.any():
-            zr, zi = rel_re.mean(axis=1), rel_im.mean(axis=1)
-            rho_i = np.hypot(zr, zi)[:P]
-            phibar = np.arctan2(zi, zr)[:P]
-            rho_t = np.empty(N)
-            rho_group = float(cp.series(rel_re, rel_im, zr, zi, P, rho_t))
-        zwr = np.ascontiguousarray(window_sums(rel_re) / W)
-        zwi = np.ascontiguousarray(window_sums(rel_im) / W)
+        zw = _windows_from_blocks(zc[:, :nblk], B, adv, nw).T / W  # (windows, people)
         rho_w = np.empty(nw)
-        cp.run(rel_re, rel_im, zwr, zwi, starts, W, P, rho_w)
+        z = None
+        if not anybad.any():
+            # the record's cluster phase rho too, in the same pass over the phasors
+            z = zc.sum(axis=1) / N
+            rho_i = np.abs(z)
+            phibar = np.angle(z)
+            rho_t = np.empty(N)
+        rho_group = float(ClusterPhaseWindows().run(
+            re, im, np.ascontiguousarray(zw.real), np.ascontiguousarray(zw.imag), starts, W,
+            rho_w, None if z is None else np.array([z.real, z.imag]), rho_t))
         rho_w[gapw] = np.nan
     return GroupSynchrony(
         R=R, R_window=R_window, rho_group_t=rho_t, rho_group=rho_group, rho_i=rho_i,

@@ -25,6 +25,7 @@ frequency at each end and around gaps are less reliable.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +79,12 @@ def _band_weights(n: int, fs: float, lo: float, hi: float, taper_hz: float | Non
     The weights include the factor 2 of the one-sided spectrum and the
     raised-cosine edges; every bin outside is weighted 0.
     """
-    f = np.fft.rfftfreq(n, 1.0 / fs)
+    # bin frequencies as numpy.fft.rfftfreq gives them (k * val), formed only around the
+    # band (a few bins of margin for the roundings)
+    val = 1.0 / (n * (1.0 / fs))
+    ka = max(0, int(lo / val) - 2)
+    kb = min(n // 2, int(hi / val) + 2)
+    f = np.arange(ka, kb + 1) * val
     tw = 0.1 * (hi - lo) if taper_hz is None else seconds(taper_hz, "taper_hz", allow_zero=True)
     tw = min(tw, 0.5 * (hi - lo))
     w = ((f >= lo) & (f <= hi)).astype(float)
@@ -93,7 +99,7 @@ def _band_weights(n: int, fs: float, lo: float, hi: float, taper_hz: float | Non
             f"the band ({lo:g}, {hi:g}) Hz holds no frequency of a {n}-sample record at "
             f"fs={fs:g} Hz (bin spacing {fs / n:.3g} Hz): use a longer record or a wider band."
         )
-    return int(nz[0]), 2.0 * w[nz[0]:nz[-1] + 1]
+    return ka + int(nz[0]), 2.0 * w[nz[0]:nz[-1] + 1]
 
 
 def _largest_prime_factor(m: int) -> int:
@@ -109,16 +115,20 @@ def _split(n: int, nb: int) -> int:
     """A divisor ``m`` of ``n`` (``m >= nb``) for the band-limited transforms.
 
     The series is read as ``m`` rows of ``D = n / m`` interleaved samples; the
-    transforms then cost about ``n log2(m)`` instead of ``n log2(n)`` and work
-    on short rows that stay in cache, while the band's twiddles cost
-    ``nb * D``. Sizes with a prime factor above 7 are penalised (slower FFT);
-    ``m = n`` (one full-length transform) is always possible.
+    transforms then cost about ``n log2(m)`` each instead of ``n log2(n)``
+    and run on short columns that stay in cache, while the band's twiddles
+    and bins cost ``nb * D``. Sizes with a prime factor above 7 are
+    penalised (slower FFT), and so are columns longer than 1024 (16 kB of
+    complex: numpy's strided transforms then leave the L1 cache, measured
+    ~1.6x per point); ``m = n`` (one full-length transform) is always possible.
     """
     def cost(m: int) -> float:
-        # FFT work per person, plus forming the band's twiddles and spectra
-        # (nb x D complex exponentials and products, measured ~16x an FFT point)
+        # the forward and the inverse FFT per person, plus the twiddles, the band bins
+        # and the inverse's input rows (nb x D complex products: measured ~3x an FFT
+        # point of both transforms together)
         fft = n * math.log2(max(m, 2)) * (1 if _largest_prime_factor(m) <= 7 else 4)
-        return fft + 16.0 * nb * (n // m)
+        fft *= 1.0 if m <= 1024 else 1.6
+        return fft + 3.0 * nb * (n // m)
 
     best, best_cost = n, cost(n)
     d = 1
@@ -131,43 +141,89 @@ def _split(n: int, nb: int) -> int:
     return best
 
 
-def _baseband(xc: np.ndarray, k0: int, w: np.ndarray) -> np.ndarray:
-    """Band-limited analytic signal shifted down by ``k0`` bins (complex, same shape).
+def _roots(k0: int, nk: int, D: int, n: int, sign: int) -> np.ndarray:
+    """``exp(sign * 2j pi ((k0 + j) r mod n) / n)`` for ``j < nk``, ``r < D``: (nk, D) complex.
 
-    ``y[t] = z[t] * exp(-2j pi k0 t / n)`` where ``z`` is the analytic signal
-    whose spectrum is ``w * F[k0 + j]`` at bins ``k0 + j`` and 0 elsewhere
-    (``F`` the DFT of ``xc``). Computed exactly by splitting the length into
-    ``n = m * D`` (``t = D * tau + r``): ``D`` real FFTs of length ``m`` give
-    the band bins, ``D`` inverse FFTs of length ``m`` (``m >= w.size``) give
-    ``y`` (a decimation-in-time step of the full transforms, with only the
-    band's bins ever formed). Phase differences between people, and moduli,
-    do not see the common shift.
+    Built from two small tables (``j = L * jh + jl``): about ``(L + nk / L) * D``
+    complex exponentials instead of ``nk * D``, one product each (a rounding
+    or two); angles are reduced mod ``n`` in integers, so they stay exact.
     """
-    P, n = xc.shape
+    L = max(1, math.isqrt(nk))
+    nh = -(-nk // L)
+    r = np.arange(D, dtype=np.int64)
+    c = sign * 2j * np.pi / n
+    lo = np.exp(c * (np.outer(k0 + np.arange(L, dtype=np.int64), r) % n))
+    hi = np.exp(c * (np.outer(L * np.arange(nh, dtype=np.int64), r) % n))
+    return (hi[:, None, :] * lo[None, :, :]).reshape(nh * L, D)[:nk]
+
+
+def _band_bins(X: np.ndarray, finite: np.ndarray, k0: int, w: np.ndarray
+               ) -> tuple[np.ndarray, int]:
+    """The band's weighted DFT bins ``w[j] * F[k0 + j]`` of each row, and the split ``m``.
+
+    ``F`` is the DFT of the row minus its mean over finite samples, gaps set
+    to 0. With ``n = m * D`` and ``t = D * tau + r``:
+    ``F[k] = sum_r exp(-2j pi k r / n) G_r[k mod m]``, ``G_r = DFT_m(x[r::D])``
+    (``D`` real FFTs of length ``m``, a decimation-in-time step of the full
+    transform with only the band's bins ever formed). One person at a time,
+    in one reused buffer (it stays in the last-level cache).
+    """
+    from somacore._core._sync import BandBins
+
+    P, n = X.shape
     nb = w.size
     m = _split(n, nb)
     D = n // m
-    k = np.arange(k0, k0 + nb, dtype=np.int64)
-    r = np.arange(D, dtype=np.int64)
-    # F[k] = sum_r exp(-2j pi k r / n) G_r[k mod m],  G_r = DFT_m(x[r::D])
-    G = np.fft.rfft(xc.reshape(P, m, D), axis=1)  # (P, m//2 + 1, D)
-    km = k % m
-    flip = km > m // 2
+    km = np.arange(k0, k0 + nb, dtype=np.int64) % m
+    flip = (km > m // 2).view(np.uint8)  # above m/2: conjugates of mirrored bins (real rows)
     rows = np.where(flip, m - km, km)
-    Gk = G[:, rows, :]
-    if flip.any():
-        Gk[:, flip, :] = np.conj(Gk[:, flip, :])
-    del G
-    tw = np.exp((-2j * np.pi / n) * (np.outer(k, r) % n))  # (nb, D); exact angles mod n
-    Zb = np.einsum("pkr,kr->pk", Gk, tw) * w
-    del Gk
-    # y[D tau + r] = (1/n) sum_j Zb[j] exp(2j pi j r / n) exp(2j pi j tau / m)
-    j = np.arange(nb, dtype=np.int64)
-    H = np.zeros((P, m, D), np.complex128)
-    H[:, :nb, :] = Zb[:, :, None] * np.exp((2j * np.pi / n) * (np.outer(j, r) % n))[None]
-    y = np.fft.ifft(H, axis=1)
-    y /= D
-    return y.reshape(P, n)
+    T = _roots(k0, nb, D, n, -1).view(np.float64).reshape(nb, D, 2)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    Zb = np.empty((P, nb), np.complex128)
+    Zv = Zb.view(np.float64).reshape(P, 1, nb, 2)
+    xc = np.empty(n)
+    bins = BandBins()
+    for p in range(P):
+        ok = finite[p]
+        if ok.all():
+            np.subtract(X[p], X[p].mean(), out=xc)
+        else:
+            mean = X[p][ok].mean() if ok.any() else 0.0
+            np.subtract(X[p], mean, out=xc)
+            xc[~ok] = 0.0
+        G = np.fft.rfft(xc.reshape(m, D), axis=0)  # (m//2 + 1, D), C-contiguous
+        bins.run(G.view(np.float64).reshape(1, G.shape[0], D, 2), rows, flip, T, w, Zv[p])
+    return Zb, m
+
+
+def _baseband_people(Zb: np.ndarray, m: int, n: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(p, y)``: person ``p``'s band-limited signal shifted down by ``k0`` bins.
+
+    From the band bins ``Zb`` (see :func:`_band_bins`), with ``D = n / m`` and
+    ``t = D * tau + r``:
+    ``y[t] = (1/n) sum_j Zb[j] exp(2j pi j r / n) exp(2j pi j tau / m)``,
+    ``D`` inverse FFTs of length ``m >= Zb.shape[1]`` (over ``tau``, strided:
+    numpy's FFT reads and writes the columns of an (m, D) array in blocks,
+    which keeps the output in time order). ``y`` (n,) is ``D * y[p]``, one
+    buffer reused for every person (one person's transform stays in the
+    last-level cache), valid until the next person. ``y[t] = z[t] *
+    exp(-2j pi k0 t / n)`` where ``z`` is the analytic signal whose spectrum is
+    ``Zb`` at bins ``k0 + j`` and 0 elsewhere; phase differences between
+    people, and moduli, do not see the common shift.
+    """
+    from somacore._core._sync import BasebandRows
+
+    P, nb = Zb.shape
+    D = n // m
+    E = _roots(0, nb, D, n, 1)  # (nb, D)
+    Ev = E.view(np.float64).reshape(nb, D, 2)
+    Zv = Zb.view(np.float64).reshape(P, nb, 2)
+    H = np.empty((m, D), np.complex128)
+    rows = BasebandRows()
+    for p in range(P):
+        rows.run(Zv[p], Ev, H.view(np.float64).reshape(m, D, 2))
+        np.fft.ifft(H, axis=0, out=H)
+        yield p, H.reshape(n)
 
 
 def _centred(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -208,13 +264,18 @@ def analytic_signal(x: Any, *, fs: float, band: Any = None, taper_hz: float | No
     one = arr.ndim == 1
     X = np.atleast_2d(arr)
     n = X.shape[1]
-    xc, finite, mean = _centred(X)
     if band is not None:
         lo, hi = check_band(band, fs, allow_broadband=allow_broadband)
+        finite = np.isfinite(X)
         k0, w = _band_weights(n, fs, lo, hi, taper_hz)
-        z = _baseband(xc, k0, w)
+        Zb, m = _band_bins(X, finite, k0, w)
+        D = n // m
+        z = np.empty(X.shape, np.complex128)
+        for p, y in _baseband_people(Zb, m, n):
+            np.divide(y, D, out=z[p])
         z *= np.exp((2j * np.pi / n) * ((k0 * np.arange(n, dtype=np.int64)) % n))
     else:
+        xc, finite, mean = _centred(X)
         # one-sided spectrum from a real FFT: Z[k] = h[k] F[k] for k <= n/2, 0 above
         nh = n // 2 + 1
         h = np.full(nh, 2.0)
@@ -239,13 +300,17 @@ def _unit_phasors(X: np.ndarray, fs: float, band: tuple[float, float],
     """
     from somacore._core._sync import UnitPhasors
 
-    xc, finite, _ = _centred(X)
+    finite = np.isfinite(X)
     k0, w = _band_weights(X.shape[1], fs, band[0], band[1], taper_hz)
-    y = _baseband(xc, k0, w)
+    n = X.shape[1]
+    Zb, m = _band_bins(X, finite, k0, w)
     bad = ~finite
+    badv = bad.view(np.uint8)
     re = np.empty(X.shape)
     im = np.empty(X.shape)
-    UnitPhasors().run(y.view(np.float64).reshape(*X.shape, 2), bad.view(np.uint8), re, im)
+    unit = UnitPhasors()
+    for p, y in _baseband_people(Zb, m, n):
+        unit.run(y.view(np.float64).reshape(n, 2), badv[p], re[p], im[p])
     return re, im, bad, k0
 
 
@@ -458,8 +523,11 @@ def phase_synchrony(x: Any, y: Any = None, *, fs: float, band: Any = None, windo
     blk = np.empty((pr.shape[0], nblk, 2))
     PairBlockSums().run(re, im, np.ascontiguousarray(pr, dtype=np.int64), g, blk)
     m = _windows_from_blocks(blk.view(np.complex128)[..., 0], B, adv, nw) / W
-    nbad = bad[:, :nblk * g].reshape(P, nblk, g).sum(axis=-1)
-    gap = _windows_from_blocks(nbad[pr[:, 0]] + nbad[pr[:, 1]], B, adv, nw) > 0
+    if bad.any():
+        nbad = bad[:, :nblk * g].reshape(P, nblk, g).sum(axis=-1)
+        gap = _windows_from_blocks(nbad[pr[:, 0]] + nbad[pr[:, 1]], B, adv, nw) > 0
+    else:  # no gap anywhere: skip counting them per block
+        gap = np.zeros((pr.shape[0], nw), bool)
     plv = np.where(gap, np.nan, np.minimum(np.abs(m), 1.0))
     ang = np.where(gap, np.nan, np.angle(m))
     phase = ph.phase if return_phase else None
