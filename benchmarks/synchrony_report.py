@@ -168,21 +168,30 @@ MEM_SNIPPET = textwrap.dedent("""
 NOTES = textwrap.dedent("""\
     Notes.
 
-    - Where the WCC time goes (1 thread, standard workload, CPU, measured piece by piece):
-      forward block FFTs ~0.35-0.45 s, inverse FFTs (one per pair and window: 21,366 of
-      length 2880) ~0.26 s, Pearson rows and peak picking ~0.17 s, sliding spectral sums
-      ~0.12 s, preparation ~0.1 s. About 60 % is numpy's FFT (pocketfft), whose
-      per-transform cost sets the floor; closing the remaining gap to <= 1 s would need a
-      faster FFT than numpy offers at run time.
-    - Threads: the kernels and numpy's FFT release the GIL (a Python loop keeps running
-      while they do). The machine was shared during these runs (another process kept a core
-      busy), so wall-clock ratios between 1 and 2 threads are unreliable here: across runs
-      they ranged from 0.6x to 2.0x. The CPU time per run is the single-core cost.
-    - Surrogates: each circular-shift surrogate is one full WCC, so 100 of them cost 100x
-      CPU; ``surrogate_test(..., n_jobs=k)`` measures k at once (threads; the kernels and
-      numpy's FFT release the GIL), so the wall time divides by the free cores. A shared
-      spectrum for all surrogates does not exist for sample-resolution lags: every
-      circular shift needs its own (window, lag) rows, so the CPU floor stays one WCC each.
+    - Where the WCC time goes (1 thread, standard workload): one spectrum per block
+      and person (FFT length g + M = 1536: the lag range is split in two halves of
+      q + 1 blocks each), partner segment spectra slid from them, per window the two
+      halves' sliding spectral sums packed into one complex spectrum and one complex
+      inverse FFT of 1536 (real part: lags -M..0, imaginary part: 0..M; 21,366 of
+      them), then the Pearson row, formed outward from lag 0 only as far as the
+      Boker peak search needs. numpy's FFT (pocketfft, including its copy-in/copy-out) is
+      about half of the CPU time; the inverse FFTs (one per pair and window, by the
+      definition at sample resolution) are the floor. Steps of 32 windows keep one
+      pair's sums and rows in cache from the sliding sums to the peaks.
+    - Threads: the kernels and numpy's FFT release the GIL; n_threads splits the
+      windows into contiguous ranges (at multiples of 128 windows, where every
+      sliding sum restarts, so the result is identical for any n_threads). The
+      machine is shared (see the load average above), so wall-clock ratios between
+      1 and 2 threads are unreliable here; the CPU time per run is the single-core
+      cost.
+    - Surrogates: with an XcorrMeasure, circular shifts are whole multiples of the
+      window step, so a rotated series is cut into blocks of the original record:
+      the block spectra (177 MB here) and the window statistics of the record read
+      as a circle are computed once, and each surrogate costs its spectral sums,
+      inverse FFTs and Pearson rows (the same result as windowed_xcorr on the
+      explicitly rotated array, to 1e-12; tested). A plain callable measure still
+      pays one full WCC per surrogate. n_jobs measures surrogates in threads that
+      share the table; the wall time divides by the free cores.
     - Phase/group: the band-limited Hilbert transform forms only the band's bins (split
       transforms, n = m x D, one inverse per person in a reused buffer) and is about half
       of the shared run; the windowed cluster rho is O(windows x window x people) by its
@@ -233,7 +242,7 @@ def main() -> None:
     R = args.rounds
 
     from somacore.stream.synchrony import SynchronyMonitor
-    from somacore.synchrony import surrogate_test, windowed_xcorr
+    from somacore.synchrony import XcorrMeasure, surrogate_test, windowed_xcorr
 
     rows: list[tuple[str, str, str, str]] = []
     res: dict = {}
@@ -307,28 +316,38 @@ def main() -> None:
     except ImportError:
         rows.append(("NeuroKit2", "not installed", "-", "-"))
 
-    # 6. surrogates: circular shift, all 6 pairs
-    ns = 3
+    # 6. surrogates: circular shift, all 6 pairs. XcorrMeasure takes the shared-spectrum
+    # path (shifts in whole steps, block spectra computed once); a plain callable pays
+    # one full WCC per surrogate.
+    xm = XcorrMeasure(**STD)
+    ns = 10
+    ta = timed(lambda: surrogate_test(x, xm, fs=fs, n=1, seed=0), 1)
+    ts = timed(lambda: surrogate_test(x, xm, fs=fs, n=ns, seed=0), 1)
+    per = (ts["cpu_s"] - ta["cpu_s"]) / (ns - 1)
+    fixed = ta["cpu_s"] - per  # observed value + the shared spectra, once
+    res["surrogates_shared"] = {"cpu_s": ts["cpu_s"], "n": ns, "cpu_s_n1": ta["cpu_s"],
+                                "per_surrogate_cpu_s": per, "fixed_cpu_s": fixed}
+    rows.append(("100 circular-shift surrogates, 6 pairs, XcorrMeasure, n_jobs=1",
+                 f"{fixed + 100 * per:.0f} s CPU (extrapolated)", "<= 30 s",
+                 f"n=1 and n={ns} timed: {per:.2f} s CPU per surrogate + {fixed:.1f} s "
+                 "once (observed value and the shared spectra)"))
+    tj = timed(lambda: surrogate_test(x, xm, fs=fs, n=100, seed=0, n_jobs=2), 1)
+    res["surrogates_shared_2jobs"] = {"wall_s": tj["wall_s"], "cpu_s": tj["cpu_s"], "n": 100}
+    rows.append(("100 circular-shift surrogates, 6 pairs, XcorrMeasure, n_jobs=2",
+                 f"{tj['wall_s']:.0f} s wall / {tj['cpu_s']:.0f} s CPU", "<= 30 s",
+                 f"all 100 run; CPU/wall {tj['cpu_s'] / tj['wall_s']:.2f} cores busy "
+                 "(load average below)"))
 
     def measure(v):
         return windowed_xcorr(v, **STD).summary().mean_peak_r
 
-    ts = timed(lambda: surrogate_test(x, measure, fs=fs, n=ns, seed=0), 1)
-    per = ts["cpu_s"] / (ns + 1)
-    res["surrogates"] = {"cpu_s": ts["cpu_s"], "n": ns, "per_surrogate_s": per}
-    rows.append(("100 circular-shift surrogates, 6 pairs", f"{100 * per:.0f} s CPU "
-                 "(extrapolated)", "<= 30 s",
-                 f"{ns} surrogates + observed timed: {per:.2f} s each (one full WCC)"))
-    ns2 = 4
-    tj = timed(lambda: surrogate_test(x, measure, fs=fs, n=ns2, seed=0, n_jobs=2), 1)
-    wall1 = ts["wall_s"] / (ns + 1)
-    # the observed value is measured alone before the surrogates run two at a time
-    wall2 = (tj["wall_s"] - wall1) / ns2
-    res["surrogates_2jobs"] = {"wall_s": tj["wall_s"], "n": ns2, "per_surrogate_wall_s": wall2}
-    rows.append(("100 circular-shift surrogates, 6 pairs, n_jobs=2",
-                 f"{100 * wall2:.0f} s wall (extrapolated)", "<= 30 s",
-                 f"{ns2} surrogates two at a time: {wall2:.2f} s wall each vs "
-                 f"{wall1:.2f} s with n_jobs=1"))
+    tg1 = timed(lambda: surrogate_test(x, measure, fs=fs, n=1, seed=0), 1)
+    per_g = tg1["cpu_s"] / 2
+    res["surrogates_callable"] = {"cpu_s": tg1["cpu_s"], "n": 1, "per_surrogate_s": per_g}
+    rows.append(("100 circular-shift surrogates, 6 pairs, plain callable",
+                 f"{100 * per_g:.0f} s CPU (extrapolated)", "-",
+                 f"1 surrogate + observed timed: {per_g:.2f} s each (one full WCC; any "
+                 "shift, no shared spectra)"))
 
     # 7. phase synchrony + Kuramoto/cluster phase, 4 people 1 h
     phase_rows(x, fs, R, res, rows)

@@ -45,6 +45,7 @@ def _peaks_ref(r, M, span, mode):
         (10.0, 7.3, 1.1, 0.5),     # per-window plan (gcd 1, large step)
         (4.0, 30.0, 1.0, 5.0),     # heart rate at 4 Hz, typical design
         (10.0, 5.0, 2.0, 0.0),     # lag 0 only
+        (1.0, 45.0, 5.0, 10.0),    # lags in halves with an odd FFT length (5 + 10)
     ],
 )
 def test_matches_corrcoef_reference(fs, window_s, step_s, max_lag_s):
@@ -76,6 +77,12 @@ def test_matches_corrcoef_reference(fs, window_s, step_s, max_lag_s):
                               pairs=pairs, peak=peak)
         assert res2.r is None
         np.testing.assert_array_equal(res2.peak_r, res.peak_r)
+
+
+def test_half_lag_plan_with_odd_fft_length():
+    # the packed inverse FFT of the two lag halves has no Nyquist bin at odd length
+    p = _plan(400, 45, 5, 10, 3, 2)
+    assert p.blocked and p.half and p.nfft % 2 == 1
 
 
 def test_both_plans_agree():
@@ -243,22 +250,57 @@ def test_stream_bad_chunk():
     assert mon.update(np.zeros((2, 10))).peak_r.shape == (1, 0)
 
 
-@pytest.mark.parametrize("q, g", [(0, 8), (3, 10), (5, 256)])
-def test_segment_spectra_slide_equals_fft_of_each_segment(q, g):
-    # the partner's lag-segment spectra slid from block spectra (with a direct
-    # sum every `refresh` blocks) equal one FFT per segment, over many blocks
+@pytest.mark.parametrize("K, g", [(1, 8), (7, 10), (11, 256), (6, 256)])
+def test_segment_spectra_slide_equals_fft_of_each_segment(K, g):
+    # the partner's lag-segment spectra (K blocks) slid from block spectra (with a
+    # direct sum every `refresh` blocks) equal one FFT per segment, over many blocks
     from somacore._core._xcorr import SegmentSpectra
 
     from somacore.synchrony.xcorr import _fast_len
 
-    rng = np.random.default_rng(q * 1000 + g)
+    rng = np.random.default_rng(K * 1000 + g)
     nb = 150
-    x = rng.standard_normal((nb + 2 * q) * g) * 50.0
-    nfft = _fast_len(g * (2 * q + 1))
-    blocks = x.reshape(nb + 2 * q, g)
+    x = rng.standard_normal((nb + K - 1) * g) * 50.0
+    nfft = _fast_len(g * K)
+    blocks = x.reshape(nb + K - 1, g)
     E = np.fft.rfft(blocks, n=nfft, axis=-1)
-    segs = np.lib.stride_tricks.sliding_window_view(x, g * (2 * q + 1))[::g][:nb]
+    segs = np.lib.stride_tricks.sliding_window_view(x, g * K)[::g][:nb]
     want = np.fft.rfft(segs, n=nfft, axis=-1)
     out = np.empty((nb, nfft // 2 + 1), np.complex128)
-    SegmentSpectra().run(E.view(np.float64), q, g, nfft, out.view(np.float64), 32)
+    SegmentSpectra(K, g, nfft).run(E.view(np.float64), out.view(np.float64), 32)
     assert np.max(np.abs(out - want)) < 1e-9 * np.max(np.abs(want))
+
+
+def test_lazy_peak_search_equals_full_row():
+    # without return_r the Boker peak is searched while r is formed outward from
+    # lag 0 in slices; the peaks must be those of the full rows (reference picker),
+    # for rows whose peak lies near lag 0, far out on either side, or nowhere
+    M = 1200
+    span = max(1, round(0.1 * M))
+    far = []
+    for smooth, c in ((1, 0.5), (25, 0.5), (200, 0.5), (400, 5.0)):
+        rng = np.random.default_rng(smooth)
+        n = 6000
+        k = np.ones(smooth) / smooth
+        x = np.vstack([np.convolve(rng.standard_normal(n + 2000), k, "valid")[:n + 1000]
+                       for _ in range(4)])
+        x[1, 700:] += c * x[0, :-700]     # person 1 follows 0 by 700 samples
+        x[2, :-900] += c * x[0, 900:]     # person 2 leads 0 by 900 samples
+        x[3, 1600:] += c * x[0, :-1600]   # person 3 follows 0 beyond the lag range
+        t = np.arange(n + 1000) / 2000.0
+        # two slow sines 1.5 rad apart: r is monotone over the lags, no peak at all
+        x = np.vstack([x, np.sin(t), np.sin(t - 1.5)])[:, 1000:]
+        kw = dict(fs=100.0, window_s=20, step_s=1.3, max_lag_s=12)
+        full = windowed_xcorr(x, **kw, return_r=True)
+        lazy = windowed_xcorr(x, **kw)
+        want = _peaks_ref(full.r, M, span, "boker")
+        got = np.where(np.isnan(lazy.peak_lag_s), -1 - M,
+                       np.round(lazy.peak_lag_s * 100.0)).astype(int) + M
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(lazy.peak_r, full.peak_r)
+        np.testing.assert_array_equal(lazy.flags, full.flags)
+        far += [*(want[want >= 0] - M), 0 if (want >= 0).all() else None]
+    # the rows had peaks beyond the first slice on both sides, and rows without one
+    lags = [v for v in far if v is not None]
+    assert max(lags) > 256 + span and min(lags) < -(256 + span)
+    assert None in far

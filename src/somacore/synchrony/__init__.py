@@ -41,6 +41,7 @@ from somacore.synchrony.xcorr import (
     FLAG_GAP,
     FLAG_NO_PEAK,
     WindowedXcorr,
+    XcorrMeasure,
     XcorrSummary,
     windowed_xcorr,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "PhaseSynchrony",
     "SurrogateTest",
     "WindowedXcorr",
+    "XcorrMeasure",
     "XcorrSummary",
     "align_series",
     "analytic_signal",

@@ -7,7 +7,9 @@ the timing between people:
 
 * ``"circular_shift"``: every person except the first is rotated in time by
   an independent random offset of at least ``min_shift_s`` (default: a tenth
-  of the record) and at most the record minus that;
+  of the record) and at most the record minus that (for an
+  :class:`~somacore.synchrony.XcorrMeasure`, a whole number of window steps:
+  see :func:`surrogate_test`);
 * ``"segment_shuffle"``: every person except the first is cut into segments
   of ``segment_s`` seconds (default: a tenth of the record) whose order is
   shuffled independently (SUSY's segment shuffling);
@@ -32,6 +34,7 @@ import numpy as np
 
 from somacore._arrays import readonly
 from somacore.synchrony._common import as_people, check_fs_sync, seconds
+from somacore.synchrony.xcorr import XcorrMeasure
 
 __all__ = ["SurrogateTest", "circular_shift", "pseudo_pairs", "segment_shuffle",
            "surrogate_test"]
@@ -158,7 +161,28 @@ def surrogate_test(
     measure : callable
         ``measure(x) -> float or array``, e.g.
         ``lambda v: windowed_xcorr(v, fs=4, window_s=30, step_s=1,
-        max_lag_s=5).summary().mean_peak_r``.
+        max_lag_s=5).summary().mean_peak_r``, or the same as an
+        :class:`~somacore.synchrony.XcorrMeasure`
+        (``XcorrMeasure(fs=4, window_s=30, step_s=1, max_lag_s=5)``), which
+        takes a fast path with ``method="circular_shift"``: each shift is a
+        whole multiple of the measure's window step ``S`` (drawn uniformly
+        among the multiples between ``min_shift_s`` and the record minus
+        ``min_shift_s``), so a shifted series is cut into the same blocks as
+        the original and its block spectra, computed once, serve every
+        surrogate; a surrogate then costs its cross-spectra, inverse FFTs and
+        Pearson rows only (benchmarks/synchrony_report.py has the figures).
+        The result equals the measure of the explicitly rotated array with
+        the same shifts (to rounding, ~1e-12). Restricting a random shift to
+        the step grid changes nothing of substance: the shifts stay uniform
+        over the allowed range, with ``(N - 2 min_shift) / S`` possible values
+        (2,880 for 1 h at a 1 s step and the default minimum shift), far more
+        than the surrogates drawn, and a finer shift would only move the
+        windows by less than one step. The shared
+        spectra take about ``n_people x N / g x (nfft / 2 + 1) x 16`` bytes
+        (177 MB for 4 people x 1 h at 256 Hz with 30 s windows, 1 s step, ±5 s
+        lags, plus 47 MB of window statistics); above 1 GiB, or for designs
+        whose lag range is not a whole number of blocks, each surrogate is
+        measured from scratch with the same quantised shifts.
     fs : float
         Sampling rate in Hz (required, keyword-only): shift and segment
         lengths are given in seconds.
@@ -177,7 +201,8 @@ def surrogate_test(
     n_jobs : int
         Surrogates measured at once, in threads. somacore's measures release
         the GIL in their kernels and FFTs, so this scales with cores; a measure
-        of your own must be thread-safe. The surrogates themselves are drawn
+        of your own must be thread-safe. On the fast path the threads share
+        the one spectrum table. The surrogates themselves are drawn
         up front from ``seed``, so the result does not depend on ``n_jobs``.
 
     Returns
@@ -217,13 +242,16 @@ def surrogate_test(
     else:
         raise ValueError(f"method must be 'circular_shift' or 'segment_shuffle', got {method!r}."
                          " For re-pairing across dyads use pseudo_pairs().")
-    obs = np.asarray(measure(X), dtype=np.float64)
-    # draw every surrogate's offsets / orders first (in order), so the null does
-    # not depend on how many threads measure them
-    draws = [draw() for _ in range(int(n))]  # each builds its surrogate only when measured
+    if method == "circular_shift" and isinstance(measure, XcorrMeasure):
+        obs, draws, one = _xcorr_shifts(X, measure, k, int(n), rng)
+    else:
+        obs = np.asarray(measure(X), dtype=np.float64)
+        # draw every surrogate's offsets / orders first (in order), so the null does
+        # not depend on how many threads measure them
+        draws = [draw() for _ in range(int(n))]  # each builds its surrogate when measured
 
-    def one(build: Callable[[], np.ndarray]) -> np.ndarray:
-        return np.asarray(measure(build()), dtype=np.float64)
+        def one(build: Callable[[], np.ndarray]) -> np.ndarray:
+            return np.asarray(measure(build()), dtype=np.float64)
 
     if n_jobs == 1 or n == 1:
         values = [one(d) for d in draws]
@@ -236,6 +264,39 @@ def surrogate_test(
     p, eff, esd = _stats(obs, null, alternative, fisher_z)
     return SurrogateTest(observed=obs, null=null, p_value=p, effect=eff, effect_sd=esd,
                          method=method, fisher_z=fisher_z)
+
+
+def _xcorr_shifts(X: np.ndarray, measure: XcorrMeasure, min_shift: int, n: int,
+                  rng: np.random.Generator):
+    """Observed value, quantised shifts and the function measuring one shift.
+
+    Shifts are whole multiples of the measure's step; the record's spectra are
+    computed once (:class:`somacore.synchrony.xcorr._ShiftEngine`) when they fit
+    the table budget, else each rotated array is measured from scratch.
+    """
+    from somacore.synchrony.xcorr import _TABLE_BYTES, _ShiftEngine
+
+    P, N = X.shape
+    q = measure.step_samples
+    lo, hi = -(-min_shift // q), (N - min_shift) // q
+    if hi < lo:
+        raise ValueError(f"no circular shift is a whole number of window steps ({q} samples) "
+                         f"between min_shift_s and the record minus it ({min_shift}..."
+                         f"{N - min_shift} samples): lower min_shift_s or use a longer record.")
+    draws = [[0] + [q * int(rng.integers(lo, hi + 1)) for _ in range(1, P)]
+             for _ in range(n)]
+    size = _ShiftEngine.table_bytes(X, measure)
+    if size is None or size > _TABLE_BYTES:
+        def scratch(sh: list[int]) -> np.ndarray:
+            return np.asarray(measure(_apply_shifts(X, sh[1:])), dtype=np.float64)
+
+        return np.asarray(measure(X), dtype=np.float64), draws, scratch
+    eng = _ShiftEngine(X, measure)
+
+    def shared(sh: list[int]) -> np.ndarray:
+        return measure.reduce(eng.run(sh))
+
+    return measure.reduce(eng.run([0] * P)), draws, shared
 
 
 def pseudo_pairs(dyads: Sequence[Any], measure: Callable[[np.ndarray], Any], *,

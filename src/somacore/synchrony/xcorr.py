@@ -29,19 +29,33 @@ r over all lags (ties: nearest to lag 0). With ``max_lag_s=0`` the peak is the
 lag-0 r under either rule.
 
 Implementation. The ``(pair, window, lag)`` cube is never stored unless
-``return_r=True``: it is produced chunk by chunk, turned into peaks, and
-dropped (memory O(pairs x windows) plus a fixed-size work area). ``Sxy`` at all
-lags comes from FFT block spectra summed over the blocks of a window and
-slid from window to window (see :mod:`somacore._core._xcorr`); window sums come
-from sliding sums. Data are centred on each person's mean before the FFT, so
-the products are small and the result agrees with ``np.corrcoef`` to ~1e-12.
+``return_r=True``: it is produced in steps of a few windows, turned into peaks,
+and dropped (memory O(pairs x windows) plus a fixed-size work area). ``Sxy`` at
+all lags comes from FFT block spectra summed over the blocks of a window and
+slid from window to window (see :mod:`somacore._core._xcorr`); each block's
+spectrum is computed once, and when the lag range is a whole number ``q`` of
+blocks it is split in two halves, so the forward FFTs have length ``g + M``
+rather than ``g + 2M`` and one complex inverse FFT per window returns both
+halves (real and imaginary part). Per step, every pair's spectral sums, inverse FFTs and
+Pearson rows run back to back while they are in cache. Window sums come from
+sliding sums; with ``peak="boker"`` and no cube, r is formed outward from lag 0
+only as far as the peak search needs. Data are centred on each person's mean
+before the FFT, so the products are small and the result agrees with
+``np.corrcoef`` to ~1e-12. Threads take contiguous ranges of windows (starting
+at multiples of 128 windows, where every sliding sum restarts), so the result
+does not depend on ``n_threads``.
+
+:class:`XcorrMeasure` packages the function as a measure for
+:func:`somacore.synchrony.surrogate_test`, whose circular-shift surrogates
+then share one table of block spectra (see there).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -63,6 +77,7 @@ __all__ = [
     "FLAG_GAP",
     "FLAG_NO_PEAK",
     "WindowedXcorr",
+    "XcorrMeasure",
     "XcorrSummary",
     "windowed_xcorr",
 ]
@@ -76,8 +91,18 @@ FLAG_CONST_J = 4
 #: ``peak="boker"``: the row is complete but has no local maximum
 FLAG_NO_PEAK = 8
 
-#: work-area budget per chunk (bytes) for spectra and the Sxy cube slice
-_WORK_BYTES = 48 * 2**20
+#: windows per pipeline step: one pair's summed spectra and Sxy rows of a step
+#: (32 x 23 KB at the standard design) stay in cache from the sliding sums through
+#: the inverse FFT to the Pearson rows
+_STEP_WIN = 32
+#: the sliding spectral sums restart from a direct sum at every multiple of this many
+#: windows (bounded rounding drift); thread ranges start at such multiples, so the
+#: result does not depend on the number of threads
+_REFRESH_WIN = 128
+#: partner segment spectra are summed directly at every multiple of this many blocks
+_SEG_REFRESH = 32
+#: rows per forward FFT call (cache-sized batches are faster than one large call)
+_FFT_ROWS = 32
 #: segment spectra are slid from block spectra when the lag range spans at most
 #: this many blocks on each side (beyond it the twiddle table outgrows the gain)
 _MAX_SLIDE_Q = 64
@@ -262,6 +287,7 @@ class _Plan:
     adv: int      # blocks per step
     nfft: int
     blocked: bool
+    half: bool = False  # lag range in two halves, one FFT length g + M each (see _Spectra)
 
 
 def _plan(N: int, W: int, S: int, M: int, n_people: int, n_pairs: int,
@@ -290,6 +316,10 @@ def _plan(N: int, W: int, S: int, M: int, n_people: int, n_pairs: int,
     c_blk = (2 * n_people * ((nw - 1) * adv + W // g) + nw * n_pairs) * cost(n_blk)
     c_win = nw * (2 * n_people + n_pairs) * cost(n_win)
     if c_blk <= c_win:
+        if M > 0 and M % g == 0 and M // g <= _MAX_SLIDE_Q:
+            # partner segments slid from block spectra, the lags in two halves: the
+            # forward FFTs (one per block) have length g + M instead of g + 2M
+            return _Plan(N, W, S, M, starts, g, W // g, adv, _fast_len(g + M), True, True)
         return _Plan(N, W, S, M, starts, g, W // g, adv, n_blk, True)
     return _Plan(N, W, S, M, starts, W, 1, 1, n_win, False)
 
@@ -304,135 +334,349 @@ def _segments(xc: np.ndarray, first: int, spacing: int, count: int, length: int)
         strides=(xc.strides[0], spacing * xc.strides[1], xc.strides[1]), writeable=False)
 
 
-class _Engine:
-    """Everything prepared once per call: centred data, masks, window sums."""
+def _prepare(Xu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred data (0 at non-finite samples), gap mask and change mask of every row."""
+    finite = np.isfinite(Xu)
+    if finite.all():  # the common case: no gaps, two passes fewer
+        bad = np.zeros(Xu.shape, np.uint8)
+        xc = Xu - Xu.mean(axis=1, keepdims=True)
+    else:
+        bad = (~finite).view(np.uint8)
+        with np.errstate(invalid="ignore"):
+            cnt = finite.sum(axis=1)
+            tot = np.where(finite, Xu, 0.0).sum(axis=1)
+            mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+            xc = np.where(finite, Xu - mean[:, None], 0.0)
+    # chg[t] = 1 where sample t + 1 differs from sample t (NaN counts as a change)
+    chg = np.zeros(Xu.shape, dtype=np.uint8)
+    with np.errstate(invalid="ignore"):
+        np.not_equal(Xu[:, 1:], Xu[:, :-1], out=chg[:, :-1].view(bool))
+    return np.ascontiguousarray(xc), np.ascontiguousarray(bad), chg
 
-    def __init__(self, X: np.ndarray, plan: _Plan, people: np.ndarray, lpairs: np.ndarray):
+
+class _Prep:
+    """The time-domain part of one run: centred data, masks, lag-0 window sums.
+
+    ``sums``: the window sums ``(sx, sxx, nbx, ncx)`` when already known (the
+    surrogate engine reads them from its circular statistics).
+    """
+
+    def __init__(self, xc: np.ndarray, bad: np.ndarray, chg: np.ndarray, plan: _Plan,
+                 first: list[int], sums: tuple | None = None):
         from somacore._core._xcorr import WindowSums
 
-        self.plan = plan
-        self.first = set(np.unique(lpairs[:, 0]).tolist())
-        self.second = set(np.unique(lpairs[:, 1]).tolist())
-        Xu = X[people] if people.size != X.shape[0] or np.any(people != np.arange(
-            X.shape[0])) else X
-        finite = np.isfinite(Xu)
-        if finite.all():  # the common case: no gaps, two passes fewer
-            self.bad = np.zeros(Xu.shape, np.uint8)
-            self.xc = Xu - Xu.mean(axis=1, keepdims=True)
-        else:
-            self.bad = (~finite).view(np.uint8)
-            with np.errstate(invalid="ignore"):
-                cnt = finite.sum(axis=1)
-                tot = np.where(finite, Xu, 0.0).sum(axis=1)
-                mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
-                self.xc = np.where(finite, Xu - mean[:, None], 0.0)
-        # chg[t] = 1 where sample t + 1 differs from sample t (NaN counts as a change)
-        chg = np.zeros(Xu.shape, dtype=np.uint8)
-        with np.errstate(invalid="ignore"):
-            np.not_equal(Xu[:, 1:], Xu[:, :-1], out=chg[:, :-1].view(bool))
-        self.chg = chg
-        P = Xu.shape[0]
+        self.xc, self.bad, self.chg = xc, bad, chg
+        if sums is not None:
+            self.sx, self.sxx, self.nbx, self.ncx = sums
+            return
+        P = xc.shape[0]
         nw = plan.starts.size
-        ws = WindowSums()
         self.sx = np.zeros((P, nw))
         self.sxx = np.zeros((P, nw))
         self.nbx = np.zeros((P, nw), np.int64)
         self.ncx = np.zeros((P, nw), np.int64)
         s0 = np.ascontiguousarray(plan.starts)
-        for p in sorted(self.first):
-            ws.compute(self.xc[p], self.bad[p], self.chg[p], s0, plan.W, self.sx[p], self.sxx[p],
+        ws = WindowSums()
+        for p in first:
+            ws.compute(xc[p], bad[p], chg[p], s0, plan.W, self.sx[p], self.sxx[p],
                        self.nbx[p], self.ncx[p])
 
-    def _slid_spectra(self, w0: int, w1: int, bufs: dict,
-                      pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, np.ndarray, int]:
-        """Block spectra by FFT; the partner's segment spectra slid from them.
 
-        With ``M = q * g`` the lag segment of block ``b`` is the ``2q + 1``
-        blocks around it, so its spectrum is a phase-weighted sum of block
-        spectra, slid from block to block
-        (:class:`somacore._core._xcorr.SegmentSpectra`) instead of one more FFT
-        of ``g + 2M`` samples per block and person.
-        """
+def _buf(cache: dict | None, key: Any, shape: tuple, dtype: Any = np.float64,
+         zero: bool = False) -> np.ndarray:
+    """A work array, taken from ``cache`` when one of that shape is there.
+
+    Fresh memory is slow to touch the first time (page faults and zeroing); a
+    caller running many times (the surrogate engine, one cache per thread)
+    keeps its work arrays. ``zero``: allocated zero-filled (callers only ever
+    write the parts they read, e.g. the data columns of an FFT pad).
+    """
+    a = None if cache is None else cache.get(key)
+    if a is None or a.shape != shape:
+        a = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+        if cache is not None:
+            cache[key] = a
+    return a
+
+
+def _slid(plan: _Plan) -> bool:
+    """Partner segment spectra slid from block spectra (``M = q g``, q small)?"""
+    return plan.blocked and plan.M % plan.g == 0 and plan.M // plan.g <= _MAX_SLIDE_Q
+
+
+class _Table:
+    """Block spectra of every person, computed once and read for any circular shift.
+
+    Row ``m`` of person ``p`` is the spectrum of ``xc[p, m g : m g + g]``
+    (zero-padded to ``nfft``); when ``g`` does not divide ``N``, rows
+    ``nA + m`` hold the blocks aligned to the end of the record,
+    ``xc[p, N - (m + 1) g : N - m g]``. A series rotated by a multiple ``s`` of
+    ``g`` is cut into blocks of exactly these two kinds (before the rotation
+    point its blocks come from the end of the record, after it from the
+    start), so its block spectra are rows of this table (see :meth:`rows`).
+    """
+
+    def __init__(self, xc: np.ndarray, plan: _Plan, people: list[int]):
+        g, nfft = plan.g, plan.nfft
+        P, N = xc.shape
+        self.N, self.g = N, g
+        self.nA = N // g
+        self.tail = N % g != 0
+        n = self.nA * (2 if self.tail else 1)
+        nf = nfft // 2 + 1
+        self.E = np.zeros((P, n, 2 * nf))
+        pad = np.zeros((min(_FFT_ROWS, self.nA), nfft))
+        for p in people:
+            for m0 in range(0, self.nA, _FFT_ROWS):
+                m1 = min(self.nA, m0 + _FFT_ROWS)
+                pad[:m1 - m0, :g] = _segments(xc[p:p + 1], m0 * g, g, m1 - m0, g)[0]
+                np.fft.rfft(pad[:m1 - m0], axis=-1,
+                            out=self.E[p, m0:m1].view(np.complex128))
+                if self.tail:  # end-aligned blocks m0..m1-1, i.e. positions descending
+                    pad[:m1 - m0, :g] = _segments(xc[p:p + 1], N - m1 * g, g, m1 - m0,
+                                                  g)[0][::-1]
+                    np.fft.rfft(pad[:m1 - m0], axis=-1,
+                                out=self.E[p, self.nA + m0:self.nA + m1].view(np.complex128))
+        self.Et = self.E.reshape(P * n, 2 * nf)
+        self.n = n
+
+    def rows(self, p: int, shift: int, pos: np.ndarray) -> np.ndarray:
+        """Table rows (into ``Et``) of the blocks at ``pos`` of person p rotated by ``shift``."""
+        a = pos - shift
+        after = a >= 0
+        if self.tail:
+            r = np.where(after, a // self.g, self.nA + (-a) // self.g - 1)
+        else:
+            r = np.where(after, a, a + self.N) // self.g
+        return p * self.n + r
+
+
+class _Spectra:
+    """Block spectra X_b (people first in a pair) and partner spectra Y_b (second).
+
+    Local block ``b`` of a range of windows starting at window ``wa`` is the
+    ``b``-th block from the start of window ``wa``; window ``wa + t`` sums
+    blocks ``t adv .. t adv + B - 1``. Spectra are produced in order
+    (:meth:`produce`) into rings that hold the blocks of one pipeline step plus
+    one window, so every FFT is done once. Two kinds:
+
+    * slid (``M = q g``): the spectra ``E_e`` of consecutive ``g``-blocks
+      starting ``M`` before the range, by FFT into a ring, or read from a
+      shared :class:`_Table` for circularly shifted series; ``X_b = E_{b+q}``
+      and ``Y_b`` slid from ``E_b .. E_{b+2q}``, or, with the lags in halves
+      (``plan.half``), from ``E_b .. E_{b+q}`` (lags ``-M..0``; ``Y_{b+q}``
+      serves lags ``0..M``) (:class:`somacore._core._xcorr.SegmentSpectra`);
+    * direct: one FFT per block (``X_b``) and per partner segment (``Y_b``).
+    """
+
+    def __init__(self, xc: np.ndarray, plan: _Plan, first: list[int], second: list[int],
+                 wa: int, table: _Table | None = None, shifts: list[int] | None = None,
+                 cache: dict | None = None, step: int = _STEP_WIN):
         from somacore._core._xcorr import SegmentSpectra
 
-        pl = self.plan
-        q = pl.M // pl.g
-        first = int(pl.starts[0]) + w0 * pl.adv * pl.g
-        nb = (w1 - 1 - w0) * pl.adv + pl.B
-        ne = nb + 2 * q
-        es = _segments(self.xc, first - pl.M, pl.g, ne, pl.g)
-        nf = pl.nfft // 2 + 1
-        P = self.xc.shape[0]
-        if "E" not in bufs or bufs["E"].shape[1] != ne:
-            bufs["E"] = np.empty((P, ne, nf), np.complex128)
-            bufs["Y"] = np.empty((P, nb, nf), np.complex128)
-            # only the first g columns are ever written: the zero padding stays
-            bufs["pad"] = np.zeros((P, ne, pl.nfft))
-        E, Yf, pad = bufs["E"], bufs["Y"], bufs["pad"]
-        seg = SegmentSpectra()
-
-        def one(p: int) -> None:
-            if p in self.first or p in self.second:
-                pad[p, :, :pl.g] = es[p]
-                np.fft.rfft(pad[p], axis=-1, out=E[p])
-            if p in self.second:
-                seg.run(E[p].view(np.float64), q, pl.g, pl.nfft, Yf[p].view(np.float64))
-
-        if pool is None:
-            for p in range(P):
-                one(p)
+        self.xc, self.plan, self.first, self.second = xc, plan, first, second
+        self.wa = wa
+        P = xc.shape[0]
+        nf2 = 2 * (plan.nfft // 2 + 1)
+        self.slid = _slid(plan)
+        self.q = plan.M // plan.g if self.slid else 0
+        self.table, self.shifts = table, shifts
+        C = step  # windows per pipeline step (fewer for a short run, e.g. a live update)
+        # with the lags in halves, Y_b covers the M samples before block b and the
+        # block (q + 1 blocks); the right half of block b is Y_{b+q}
+        self.yext = self.q if plan.half else 0
+        self.RY = C * plan.adv + plan.B + self.yext
+        self.cache = cache
+        self.Y = _buf(cache, "Y", (P, self.RY, nf2))
+        self.Yt = self.Y.reshape(-1, nf2)
+        self.b_done = 0
+        self.e_done = 0
+        if self.slid:
+            K = self.q + 1 if plan.half else 2 * self.q + 1
+            self.seg_k1 = K - 1
+            self.seg = SegmentSpectra(K, plan.g, plan.nfft)
+            # first sample of extension block 0
+            self.P0 = int(plan.starts[wa]) - plan.M
+            if table is None:
+                self.RE = C * plan.adv + plan.B + 2 * self.q
+                self.E = _buf(cache, "E", (P, self.RE, nf2))
+                self.Xt = self.Et = self.E.reshape(-1, nf2)
+            else:
+                self.Xt = self.Et = table.Et
         else:
-            list(pool.map(one, range(P)))
-        # the blocks of the chunk's windows are blocks q .. q + nb - 1 of the extension
-        return E.view(np.float64), Yf.view(np.float64), q
+            self.X = _buf(cache, "X", (P, self.RY, nf2))
+            self.Xt = self.X.reshape(-1, nf2)
 
-    def spectra(self, w0: int, w1: int, bufs: dict,
-                pool: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-        """Forward spectra of the blocks of windows ``w0..w1`` (reusing buffers).
+    def _pad(self, length: int) -> np.ndarray:
+        # zero-padded FFT input: only the first `length` columns are ever written; no
+        # more rows than a ring holds (a live update needs one or two)
+        rows = min(_FFT_ROWS, self.RY)
+        return _buf(self.cache, ("pad", length), (rows, self.plan.nfft), zero=True)
 
-        Returns ``(X, Y, xoff)``: window blocks are rows ``xoff ..`` of ``X``.
-        """
+    # -- rows of block spectra -------------------------------------------------------
+    def _erows(self, p: int, e: np.ndarray) -> np.ndarray:
+        if self.table is not None:
+            return self.table.rows(p, self.shifts[p], self.P0 + e * self.plan.g)
+        return p * self.RE + e % self.RE
+
+    def xrows(self, p: int, b: np.ndarray) -> np.ndarray:
+        if self.slid:
+            return self._erows(p, b + self.q)
+        return p * self.RY + b % self.RY
+
+    def yrows(self, p: int, b: np.ndarray) -> np.ndarray:
+        return p * self.RY + b % self.RY
+
+    def _block_pos(self, b0: int, b1: int) -> tuple[int, int]:
+        """First sample and spacing of local blocks b0..b1 (direct source)."""
         pl = self.plan
-        if pl.blocked and pl.M % pl.g == 0 and pl.M // pl.g <= _MAX_SLIDE_Q:
-            return self._slid_spectra(w0, w1, bufs, pool)
         if pl.blocked:
-            first = int(pl.starts[0]) + w0 * pl.adv * pl.g
-            nb = (w1 - 1 - w0) * pl.adv + pl.B
-            xs = _segments(self.xc, first, pl.g, nb, pl.g)
-            ys = _segments(self.xc, first - pl.M, pl.g, nb, pl.g + 2 * pl.M)
+            return int(pl.starts[self.wa]) + b0 * pl.g, pl.g
+        return int(pl.starts[self.wa + b0]), pl.S
+
+    def _fft_rows(self, p: int, first: int, spacing: int, count: int, length: int,
+                  ring: np.ndarray, r0: int) -> None:
+        """FFT of ``count`` segments into consecutive ring rows from ``r0`` (wrapping)."""
+        R = ring.shape[1]
+        done = 0
+        while done < count:
+            r = (r0 + done) % R
+            pad = self._pad(length)
+            n = min(count - done, R - r, pad.shape[0])
+            a = first + done * spacing
+            if spacing == length:  # consecutive blocks: a plain reshape
+                pad[:n, :length] = self.xc[p, a:a + n * length].reshape(n, length)
+            else:
+                pad[:n, :length] = _segments(self.xc[p:p + 1], a, spacing, n, length)[0]
+            np.fft.rfft(pad[:n], axis=-1, out=ring[p, r:r + n].view(np.complex128))
+            done += n
+
+    def produce(self, b_hi: int) -> None:
+        """Make X and Y of local blocks ``< b_hi`` available."""
+        pl = self.plan
+        b0 = self.b_done
+        if b_hi <= b0:
+            return
+        if self.slid:
+            q = self.q
+            e_hi = b_hi + 2 * q
+            if self.table is None and e_hi > self.e_done:
+                need = sorted(set(self.first) | set(self.second))
+                n = e_hi - self.e_done
+                for p in need:
+                    self._fft_rows(p, self.P0 + self.e_done * pl.g, pl.g, n, pl.g, self.E,
+                                   self.e_done % self.RE)
+                self.e_done = e_hi
+            # partner segment spectra Y of blocks b0 .. b_hi (+ q for the right halves)
+            y0, y1 = b0 + (self.yext if b0 else 0), b_hi + self.yext
+            e = np.arange(y0 - 1, y1 + self.seg_k1, dtype=np.int64)
+            b = np.arange(y0 - 1, y1, dtype=np.int64)
+            for p in self.second:
+                er = self._erows(p, e)
+                orow = self.yrows(p, b)
+                if y0 == 0:
+                    er[0] = -1
+                    orow[0] = -1
+                self.seg.run_rows(self.Et, er, self.Yt, orow, self.wa * pl.adv + y0,
+                                  _SEG_REFRESH)
         else:
-            first = int(pl.starts[w0])
-            nb = w1 - w0
-            xs = _segments(self.xc, first, pl.S, nb, pl.W)
-            ys = _segments(self.xc, first - pl.M, pl.S, nb, pl.W + 2 * pl.M)
-        nf = pl.nfft // 2 + 1
-        P = self.xc.shape[0]
-        if "X" not in bufs or bufs["X"].shape[1] != nb:
-            bufs["X"] = np.empty((P, nb, nf), np.complex128)
-            bufs["Y"] = np.empty((P, nb, nf), np.complex128)
-            bufs["pad"] = np.zeros((P, nb, pl.nfft))
-        Xf, Yf, pad = bufs["X"], bufs["Y"], bufs["pad"]
-        # copy into a zero-padded contiguous work array (faster than FFT of strided views);
-        # only people who appear first in a pair need block spectra, only people who
-        # appear second need segment spectra (with pairs="all", 3 of 4 each)
-        lx, ly = xs.shape[2], ys.shape[2]
+            first, spacing = self._block_pos(b0, b_hi)
+            lx = pl.g
+            for p in self.first:
+                self._fft_rows(p, first, spacing, b_hi - b0, lx, self.X, b0 % self.RY)
+            for p in self.second:
+                self._fft_rows(p, first - pl.M, spacing, b_hi - b0, lx + 2 * pl.M, self.Y,
+                               b0 % self.RY)
+        self.b_done = b_hi
 
-        def one(p: int) -> None:
-            if p in self.first:
-                pad[p, :, :lx] = xs[p]
-                pad[p, :, lx:] = 0.0
-                np.fft.rfft(pad[p], axis=-1, out=Xf[p])
-            if p in self.second:
-                pad[p, :, :ly] = ys[p]
-                pad[p, :, ly:] = 0.0
-                np.fft.rfft(pad[p], axis=-1, out=Yf[p])
 
-        if pool is None:
-            for p in range(P):
-                one(p)
-        else:  # numpy's FFT releases the GIL: people in parallel
-            list(pool.map(one, range(P)))
-        return Xf.view(np.float64), Yf.view(np.float64), 0
+def _ranges(nw: int, n: int) -> list[tuple[int, int]]:
+    """Split windows 0..nw into at most n ranges starting at multiples of _REFRESH_WIN."""
+    cuts = sorted({min(nw, round(nw * k / n / _REFRESH_WIN) * _REFRESH_WIN)
+                   for k in range(n + 1)} | {0, nw})
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+class _Out:
+    """Result arrays of one run (all pairs, all windows)."""
+
+    def __init__(self, npair: int, nw: int, nl: int, return_r: bool):
+        self.peak_r = np.empty((npair, nw))
+        self.peak_lag = np.empty((npair, nw))
+        self.flags = np.zeros((npair, nw), np.uint8)
+        self.cube = np.empty((npair, nw, nl)) if return_r else None
+
+
+def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
+               wa: int, wb: int, table: _Table | None = None,
+               shifts: list[int] | None = None, cache: dict | None = None,
+               lagsrc: Any = None) -> None:
+    """Windows ``wa..wb`` of every pair, in steps of _STEP_WIN windows.
+
+    Per step: the new block spectra of every person (once), then per pair the
+    sliding spectral sums, one inverse FFT per window and the Pearson rows with
+    their peaks; the pair's rows of a step stay in cache between the three.
+    """
+    from somacore._core._xcorr import slide_pair, slide_pair_packed
+
+    if cache is None:
+        cache = {}  # work arrays of this range
+    M, nl, adv, B = plan.M, 2 * plan.M + 1, plan.adv, plan.B
+    P = prep.xc.shape[0]
+    first = sorted(set(lpairs[:, 0].tolist()))
+    second = sorted(set(lpairs[:, 1].tolist()))
+    C = min(_STEP_WIN, wb - wa)
+    spec = _Spectra(prep.xc, plan, first, second, wa, table, shifts, cache, C)
+    nf2 = 2 * (plan.nfft // 2 + 1)
+    # with the lags in halves (plan.half), each window has two spectral sums, packed
+    # into one full complex spectrum: one complex inverse FFT gives the left half's
+    # correlation (lags -M..0) as real part and the right half's (0..M) as imaginary
+    half = plan.half
+    width = 2 * plan.nfft if half else nf2
+    acc = _buf(cache, "acc", (C, width))
+    cbuf = _buf(cache, "cbuf", (C, width if half else plan.nfft))
+    state = _buf(cache, "state", (lpairs.shape[0], width))
+    starts = np.ascontiguousarray(plan.starts)
+    sec = np.array(second, dtype=np.int64)
+    for w0 in range(wa, wb, C):
+        w1 = min(wb, w0 + C)
+        nwc = w1 - w0
+        t0, tl = w0 - wa, w1 - wa  # local window indices
+        spec.produce((tl - 1) * adv + B)
+        # blocks of the step's windows and of the window before (leaving blocks)
+        blk = np.arange((t0 - 1) * adv, (tl - 1) * adv + B, dtype=np.int64)
+        if t0 == 0:
+            blk[:adv] = 0  # not read: the first window of a range is summed directly
+        xr = {p: spec.xrows(p, blk) for p in first}
+        yr = {p: spec.yrows(p, blk) for p in second}
+        if half:
+            yr2 = {p: spec.yrows(p, blk + spec.yext) for p in second}
+        s0 = int(starts[w0]) - M
+        L = int(starts[w1 - 1] - starts[w0]) + nl
+        # per-position partner sums (by step length: the last step may be shorter)
+        ys, iy = _buf(cache, ("ys", L), (P, L)), _buf(cache, ("iy", L), (P, L))
+        code = _buf(cache, ("code", L), (P, L), np.uint8)
+        nz = _buf(cache, ("nz", L), (P, L + 1), np.int64)
+        if lagsrc is None:
+            rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
+        else:  # the same per-position sums, read from precomputed ones
+            lagsrc(sec, s0, ys, iy, code, nz)
+        a_c = acc[:nwc]
+        c_c = cbuf[:nwc]
+        for p in range(lpairs.shape[0]):
+            i, j = int(lpairs[p, 0]), int(lpairs[p, 1])
+            if half:
+                slide_pair_packed(spec.Xt, xr[i], spec.Yt, yr[j], yr2[j], B, adv, w0,
+                                  _REFRESH_WIN, plan.nfft, state[p], t0 > 0, a_c)
+                np.fft.ifft(a_c.view(np.complex128), axis=-1, out=c_c.view(np.complex128))
+            else:
+                slide_pair(spec.Xt, xr[i], spec.Yt, yr[j], B, adv, w0, _REFRESH_WIN,
+                           state[p], t0 > 0, a_c)
+                np.fft.irfft(a_c.view(np.complex128), n=plan.nfft, axis=-1, out=c_c)
+            rows.run_pair(c_c, i, j, starts, s0, prep.sx, prep.sxx, prep.nbx, prep.ncx,
+                          ys, iy, code, nz, out.peak_r[p],
+                          out.peak_lag[p], out.flags[p], w0,
+                          None if out.cube is None else out.cube[p], half)
 
 
 def windowed_xcorr(
@@ -496,6 +740,28 @@ def windowed_xcorr(
         X = as_people([np.asarray(x), np.asarray(y)], what="x, y")
     else:
         X = as_people(x)
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
+            or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}.")
+    d = _design(X, fs, window_s, step_s, max_lag_s, pairs, peak, peak_span_s)
+    res = _run(X, d.plan, d.pairs, d.people, d.lpairs, d.peak_rule, d.span, return_r,
+               int(n_threads), fs)
+    return res if d.plan.M > 0 else dataclasses.replace(res, peak=peak)
+
+
+@dataclass(frozen=True)
+class _Design:
+    plan: _Plan
+    pairs: np.ndarray    # (n_pairs, 2) person indices
+    people: np.ndarray   # the people in any pair, sorted
+    lpairs: np.ndarray   # pairs as indices into people
+    peak_rule: str       # "max" when M == 0
+    span: int
+
+
+def _design(X: np.ndarray, fs: float, window_s: float, step_s: float, max_lag_s: float,
+            pairs: Any, peak: str, peak_span_s: float | None) -> _Design:
+    """Check the parameters of windowed_xcorr and design the windows in samples."""
     P, N = X.shape
     window_s = seconds(window_s, "window_s")
     step_s = seconds(step_s, "step_s")
@@ -518,100 +784,267 @@ def windowed_xcorr(
         if M > 0 and span >= M:
             raise ValueError(f"peak_span_s={peak_span_s:g} s must be shorter than max_lag_s="
                              f"{max_lag_s:g} s, or no lag could qualify as a peak.")
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
-            or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}.")
     pr = design_pairs(pairs, P)
     people, local = np.unique(pr, return_inverse=True)
     lpairs = np.ascontiguousarray(local.reshape(-1, 2).astype(np.int64))
-    npair = pr.shape[0]
-    plan = _plan(N, W, S, M, people.size, npair)
-    res = _run(X, plan, pr, people, lpairs, "max" if M == 0 else peak, span, return_r,
-               int(n_threads), fs)
-    return res if M > 0 else dataclasses.replace(res, peak=peak)
+    plan = _plan(N, W, S, M, people.size, pr.shape[0])
+    return _Design(plan, pr, people, lpairs, "max" if M == 0 else peak, span)
 
 
 def _run(X, plan: _Plan, pr, people, lpairs, peak, span, return_r, n_threads, fs):
-    from somacore._core._xcorr import BlockSpectraSlider, PearsonRows
+    Xu = X[people] if people.size != X.shape[0] or np.any(people != np.arange(
+        X.shape[0])) else X
+    first = sorted(set(lpairs[:, 0].tolist()))
+    prep = _Prep(*_prepare(Xu), plan, first)
+    out = _Out(pr.shape[0], plan.starts.size, 2 * plan.M + 1, return_r)
+    _run_all(prep, plan, lpairs, peak, span, out, n_threads)
+    return _result(pr, plan, out, peak, span, fs)
 
-    M, nl = plan.M, 2 * plan.M + 1
-    nw = plan.starts.size
-    npair = pr.shape[0]
-    eng = _Engine(X, plan, people, lpairs)
-    nf2 = 2 * (plan.nfft // 2 + 1)
-    # pairs go in groups of at most 8; each worker (thread) owns one set of group buffers,
-    # so the work area does not grow with the number of pairs
-    pg = min(8, -(-npair // n_threads))
-    n_work = min(n_threads, -(-npair // pg))
-    # chunk length in windows: spectra of all people + Sxy of the groups in flight fit
-    per_win = 8 * (2 * people.size * (nf2 * plan.adv + plan.S) + n_work * pg * (nf2 + plan.nfft))
-    cw = int(max(8, min(nw, _WORK_BYTES // max(per_win, 1))))
-    peak_r = np.empty((npair, nw))
-    peak_lag = np.empty((npair, nw))
-    flags = np.zeros((npair, nw), np.uint8)
-    cube = np.empty((npair, nw, nl)) if return_r else None
-    rows = PearsonRows(plan.W, M, 1 if peak == "boker" else 0, span)
-    groups = [np.arange(a, min(a + pg, npair)) for a in range(0, npair, pg)]
-    slider = BlockSpectraSlider()
-    free: queue.SimpleQueue = queue.SimpleQueue()
-    for _ in range(n_work):
-        free.put((np.empty((pg, cw, nf2)), np.empty((pg, cw, plan.nfft))))
 
-    def do_group(gi: int, Xf, Yf, xoff: int, w0: int, w1: int, lag0: list,
-                 lagd: tuple) -> None:
-        g = groups[gi]
-        gp = np.ascontiguousarray(lpairs[g])
-        nwc = w1 - w0
-        bufs_w = free.get()
-        try:
-            acc, cbuf = bufs_w
-            if nwc == cw and g.size == pg:
-                acc_c, cbuf_c = acc, cbuf
-            else:  # the last, shorter chunk or group
-                acc_c = np.empty((g.size, nwc, nf2))
-                cbuf_c = np.empty((g.size, nwc, plan.nfft))
-            slider.run(Xf, Yf, gp, plan.B, plan.adv, acc_c, xoff)
-            np.fft.irfft(acc_c.view(np.complex128), n=plan.nfft, axis=-1, out=cbuf_c)
-            rows.run(cbuf_c, gp, lagd[3], lagd[4], lag0[0], lag0[1], lag0[2], lag0[3],
-                     lagd[0], lagd[1], lagd[2],
-                     peak_r[g[0]:g[-1] + 1], peak_lag[g[0]:g[-1] + 1],
-                     flags[g[0]:g[-1] + 1], w0, None if cube is None else cube[g[0]:g[-1] + 1])
-        finally:
-            free.put(bufs_w)
+def _run_all(prep: _Prep, plan: _Plan, lpairs: np.ndarray, peak: str, span: int, out: _Out,
+             n_threads: int, table: _Table | None = None,
+             shifts: list[int] | None = None, cache: dict | None = None,
+             lagsrc: Any = None) -> None:
+    """All windows, split into ranges run in threads (the kernels release the GIL).
 
-    second = np.array(sorted(eng.second), dtype=np.int64)
-    pool = ThreadPoolExecutor(n_work) if n_work > 1 else None
-    bufs: dict = {}
-    try:
-        for w0 in range(0, nw, cw):
-            w1 = min(nw, w0 + cw)
-            Xf, Yf, xoff = eng.spectra(w0, w1, bufs, pool)
-            sl = slice(w0, w1)
-            lag0 = [np.ascontiguousarray(a[:, sl]) for a in (eng.sx, eng.sxx, eng.nbx, eng.ncx)]
-            # window sums of the partner at every start sample the chunk's lags reach
-            st = np.ascontiguousarray(plan.starts[sl])
-            t0 = int(st[0]) - M
-            L = int(st[-1] - st[0]) + nl
-            if "ys" not in bufs or bufs["ys"].shape[1] != L:
-                bufs["ys"] = np.empty((people.size, L))
-                bufs["iy"] = np.empty((people.size, L))
-                bufs["yc"] = np.zeros((people.size, L), np.uint8)
-            lagd = (bufs["ys"], bufs["iy"], bufs["yc"], st, t0)
-            rows.lagged(eng.xc, eng.bad, eng.chg, second, t0, *lagd[:3])
-            if pool is None:
-                for gi in range(len(groups)):
-                    do_group(gi, Xf, Yf, xoff, w0, w1, lag0, lagd)
-            else:
-                futs = [pool.submit(do_group, gi, Xf, Yf, xoff, w0, w1, lag0, lagd)
-                        for gi in range(len(groups))]
-                for f in futs:
-                    f.result()
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    ``cache``: work arrays kept between calls (one thread only).
+    """
+    from somacore._core._xcorr import PearsonRows
+
+    rows = PearsonRows(plan.W, plan.M, 1 if peak == "boker" else 0, span)
+    ranges = _ranges(plan.starts.size, n_threads)
+    if len(ranges) == 1:
+        _run_range(prep, plan, lpairs, rows, out, *ranges[0], table, shifts, cache, lagsrc)
+        return
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        futs = [pool.submit(_run_range, prep, plan, lpairs, rows, out, a, b, table, shifts,
+                            None, lagsrc) for a, b in ranges]
+        for f in futs:
+            f.result()
+
+
+def _result(pr, plan: _Plan, out: _Out, peak: str, span: int, fs: float) -> WindowedXcorr:
+    M = plan.M
     return WindowedXcorr(
-        pairs=pr, peak_r=peak_r, peak_lag_s=peak_lag / fs, flags=flags,
+        pairs=pr, peak_r=out.peak_r, peak_lag_s=out.peak_lag / fs, flags=out.flags,
         window_start_s=plan.starts / fs, lags_s=np.arange(-M, M + 1) / fs, fs=fs,
         window_s=plan.W / fs, step_s=plan.S / fs, max_lag_s=M / fs, peak=peak,
-        peak_span_s=span / fs, r=cube,
+        peak_span_s=span / fs, r=out.cube,
     )
+
+
+# ------------------------------------------------------------------ surrogate fast path
+#: largest shared spectrum table (bytes) for circular-shift surrogates of an
+#: :class:`XcorrMeasure`; beyond it every surrogate is measured from scratch
+#: (same result, slower). 4 people x 1 h at 256 Hz (30 s windows, 1 s step,
+#: ±5 s lags) need 177 MB, plus 47 MB of circular window statistics.
+_TABLE_BYTES = 1 << 30
+
+_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(XcorrSummary) if f.name != "pairs")
+
+
+@dataclass(frozen=True)
+class XcorrMeasure:
+    """:func:`windowed_xcorr` reduced to numbers, as a measure for surrogate tests.
+
+    Calling it on an array ``x`` of shape (n_people, n_samples) runs
+    ``windowed_xcorr(x, fs=fs, window_s=..., ...)`` and returns ``statistic``:
+    the name of a field of :class:`XcorrSummary` (e.g. ``"mean_peak_r"``, one
+    value per pair), ``"peak_r"`` (every window of every pair), or a function
+    of the :class:`WindowedXcorr`. Passed to
+    :func:`somacore.synchrony.surrogate_test` with
+    ``method="circular_shift"`` it takes a fast path that computes the
+    record's spectra once for all surrogates (see there).
+
+    Parameters
+    ----------
+    fs, window_s, step_s, max_lag_s, pairs, peak, peak_span_s
+        As in :func:`windowed_xcorr`.
+    statistic : str or callable
+        What the measure returns (default ``"mean_peak_r"``).
+    """
+
+    fs: float
+    window_s: float
+    step_s: float
+    max_lag_s: float
+    pairs: Any = "all"
+    peak: Literal["boker", "max"] = "boker"
+    peak_span_s: float | None = None
+    statistic: Any = "mean_peak_r"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fs", check_fs_sync(self.fs))
+        st = self.statistic
+        if not callable(st) and st not in (*_SUMMARY_FIELDS, "peak_r"):
+            raise ValueError(f"statistic must be 'peak_r', a field of XcorrSummary "
+                             f"({', '.join(_SUMMARY_FIELDS)}) or a function of the "
+                             f"WindowedXcorr, got {st!r}.")
+
+    @property
+    def step_samples(self) -> int:
+        """The window step in samples (the quantum of fast-path circular shifts)."""
+        return to_samples(seconds(self.step_s, "step_s"), self.fs, "step_s")
+
+    def xcorr(self, x: Any) -> WindowedXcorr:
+        """The full :class:`WindowedXcorr` of ``x``."""
+        return windowed_xcorr(x, fs=self.fs, window_s=self.window_s, step_s=self.step_s,
+                              max_lag_s=self.max_lag_s, pairs=self.pairs, peak=self.peak,
+                              peak_span_s=self.peak_span_s)
+
+    def reduce(self, res: WindowedXcorr) -> np.ndarray:
+        """``statistic`` of a result."""
+        st = self.statistic
+        if callable(st):
+            return np.asarray(st(res), dtype=np.float64)
+        if st == "peak_r":
+            return np.asarray(res.peak_r, dtype=np.float64)
+        return np.asarray(getattr(res.summary(), st), dtype=np.float64)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        return self.reduce(self.xcorr(x))
+
+
+class _Circular:
+    """Window statistics of every person's record read as a circle, computed once.
+
+    A window of a series rotated by ``s`` is the circular window of the record
+    starting ``s`` samples earlier (the rotation joins the last sample to the
+    first, which counts as a change when the two differ). So the partner sums
+    at every start position (``ys``, ``iy``, ``code`` as
+    :meth:`somacore._core._xcorr.PearsonRows.lagged` gives them) and the lag-0
+    window sums of the people first in a pair, at the two block grids a rotated
+    window can start on (``m g`` and ``N - m g``), serve every rotation.
+    """
+
+    def __init__(self, xc: np.ndarray, bad: np.ndarray, chg: np.ndarray, Xu: np.ndarray,
+                 plan: _Plan, first: list[int], second: list[int]):
+        from somacore._core._xcorr import PearsonRows, WindowSums
+
+        P, N = xc.shape
+        W, g = plan.W, plan.g
+        self.N, self.g = N, g
+        chg_c = chg.copy()
+        with np.errstate(invalid="ignore"):
+            chg_c[:, N - 1] = Xu[:, 0] != Xu[:, N - 1]
+
+        def ext(a: np.ndarray) -> np.ndarray:  # the circle, unrolled one window further
+            return np.ascontiguousarray(np.concatenate([a, a[:, :W]], axis=1))
+
+        xe, be, ce = ext(xc), ext(bad), ext(chg_c)
+        self.ys = np.zeros((P, N))
+        self.iy = np.zeros((P, N))
+        self.code = np.zeros((P, N), np.uint8)
+        nz = np.zeros((P, N + 1), np.int64)
+        PearsonRows(W, plan.M, 0, 1).lagged(xe, be, ce, np.array(second, np.int64), 0,
+                                            self.ys, self.iy, self.code, nz)
+        del nz
+        self.nA = N // g
+        grids = (np.arange(self.nA, dtype=np.int64) * g,                  # m g
+                 N - np.arange(self.nA, 0, -1, dtype=np.int64) * g)       # N - m g
+        ws = WindowSums()
+        self.sums = []
+        for pos in grids:
+            sx, sxx = np.zeros((P, pos.size)), np.zeros((P, pos.size))
+            nbx, ncx = np.zeros((P, pos.size), np.int64), np.zeros((P, pos.size), np.int64)
+            for p in first:
+                ws.compute(xe[p], be[p], ce[p], pos, W, sx[p], sxx[p], nbx[p], ncx[p])
+            self.sums.append((sx, sxx, nbx, ncx))
+
+    def window_sums(self, shifts: list[int], starts: np.ndarray, first: list[int]):
+        """Lag-0 window sums of the rotated people at the window starts."""
+        P = len(shifts)
+        out = (np.zeros((P, starts.size)), np.zeros((P, starts.size)),
+               np.zeros((P, starts.size), np.int64), np.zeros((P, starts.size), np.int64))
+        for p in first:
+            src = starts - shifts[p]
+            after = src >= 0
+            ia = np.where(after, src, 0) // self.g
+            ib = np.where(after, 0, self.nA + src // self.g)
+            for k in range(4):
+                out[k][p] = np.where(after, self.sums[0][k][p, ia], self.sums[1][k][p, ib])
+        return out
+
+    def partner(self, shifts: list[int]):
+        """A ``lagged`` stand-in reading the rotated people's per-position sums."""
+        N = self.N
+
+        def fill(people: np.ndarray, t0: int, ys: np.ndarray, iy: np.ndarray,
+                 code: np.ndarray, nz: np.ndarray) -> None:
+            L = ys.shape[1]
+            for p in people.tolist():
+                u = (t0 - shifts[p]) % N
+                n1 = min(L, N - u)  # up to the end of the record, then from its start
+                for dst, src in ((ys, self.ys), (iy, self.iy), (code, self.code)):
+                    dst[p, :n1] = src[p, u:u + n1]
+                    dst[p, n1:] = src[p, :L - n1]
+                nz[p, 0] = 0
+                np.cumsum(code[p] != 0, out=nz[p, 1:])
+
+        return fill
+
+
+class _ShiftEngine:
+    """windowed_xcorr of circular shifts of one record, from spectra computed once.
+
+    Rotating person p by ``s`` samples (a multiple of the block length ``g``)
+    cuts the rotated series into blocks that are blocks of the original series
+    (:class:`_Table`), so the forward FFTs are done once for all shifts; each
+    shift then costs its spectral sums, inverse FFTs and Pearson rows (and an
+    O(n) pass for its time-domain sums). ``run(shifts)`` equals
+    ``windowed_xcorr`` on the explicitly rotated array up to rounding (the
+    rotated array is centred with the original's mean).
+    """
+
+    def __init__(self, X: np.ndarray, measure: XcorrMeasure):
+        m = measure
+        self.measure = m
+        self.X = X
+        self.d = _design(X, m.fs, m.window_s, m.step_s, m.max_lag_s, m.pairs, m.peak,
+                         m.peak_span_s)
+        d = self.d
+        self.first = sorted(set(d.lpairs[:, 0].tolist()))
+        self.xc, self.bad, self.chg = _prepare(X[d.people])
+        self.table: _Table | None = None
+        self._local = threading.local()  # work arrays of each thread, kept between runs
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def table_bytes(X: np.ndarray, measure: XcorrMeasure) -> int | None:
+        """Size of the shared table, or None when the design has no fast path."""
+        m = measure
+        d = _design(X, m.fs, m.window_s, m.step_s, m.max_lag_s, m.pairs, m.peak,
+                    m.peak_span_s)
+        pl = d.plan
+        if not _slid(pl) or pl.S % pl.g:
+            return None
+        rows = (X.shape[1] // pl.g) * (1 if X.shape[1] % pl.g == 0 else 2)
+        return d.people.size * rows * (pl.nfft // 2 + 1) * 16
+
+    def _cache(self) -> dict:
+        c = getattr(self._local, "cache", None)
+        if c is None:
+            c = self._local.cache = {}
+        return c
+
+    def run(self, shifts: Any) -> WindowedXcorr:
+        """Result for people rotated by ``shifts`` samples (one per person in x)."""
+        d = self.d
+        pl = d.plan
+        sh = [int(v) for v in np.asarray(shifts)[d.people]]
+        if any(s % pl.g or not 0 <= s < pl.N for s in sh):
+            raise ValueError(f"shifts must be multiples of {pl.g} samples in [0, {pl.N}).")
+        with self._lock:  # built once, by the first run
+            if self.table is None:
+                second = sorted(set(d.lpairs[:, 1].tolist()))
+                self.circ = _Circular(self.xc, self.bad, self.chg, self.X[d.people], pl,
+                                      self.first, second)
+                self.table = _Table(self.xc, pl, list(range(d.people.size)))
+        cache = self._cache()
+        sums = self.circ.window_sums(sh, pl.starts, self.first)
+        prep = _Prep(self.xc, self.bad, self.chg, pl, self.first, sums)
+        out = _Out(d.pairs.shape[0], pl.starts.size, 2 * pl.M + 1, False)
+        _run_all(prep, pl, d.lpairs, d.peak_rule, d.span, out, 1, self.table, sh, cache,
+                 self.circ.partner(sh))
+        res = _result(d.pairs, pl, out, d.peak_rule, d.span, self.measure.fs)
+        return res if pl.M > 0 else dataclasses.replace(res, peak=self.measure.peak)
