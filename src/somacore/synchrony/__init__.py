@@ -16,7 +16,9 @@ Measures, one module each:
 - :func:`group_synchrony` (:mod:`.group`): Kuramoto order parameter and
   cluster-phase rho;
 - :func:`surrogate_test`, :func:`pseudo_pairs` (:mod:`.surrogates`): null
-  distributions, p-values and SUSY-style effect sizes.
+  distributions, p-values and SUSY-style effect sizes; :class:`XcorrMeasure`
+  (:mod:`.xcorr_shifts`) lets circular-shift surrogates of
+  :func:`windowed_xcorr` share the record's spectra.
 
 Importing this package loads no compiled kernel; the kernels are imported on
 first use.
@@ -41,10 +43,10 @@ from somacore.synchrony.xcorr import (
     FLAG_GAP,
     FLAG_NO_PEAK,
     WindowedXcorr,
-    XcorrMeasure,
     XcorrSummary,
     windowed_xcorr,
 )
+from somacore.synchrony.xcorr_shifts import XcorrMeasure
 
 __all__ = [
     "FLAG_CONST_I",

@@ -34,7 +34,7 @@ import numpy as np
 
 from somacore._arrays import readonly
 from somacore.synchrony._common import as_people, check_fs_sync, seconds
-from somacore.synchrony.xcorr import XcorrMeasure
+from somacore.synchrony.xcorr_shifts import XcorrMeasure
 
 __all__ = ["SurrogateTest", "circular_shift", "pseudo_pairs", "segment_shuffle",
            "surrogate_test"]
@@ -274,7 +274,7 @@ def _xcorr_shifts(X: np.ndarray, measure: XcorrMeasure, min_shift: int, n: int,
     computed once (:class:`somacore.synchrony.xcorr._ShiftEngine`) when they fit
     the table budget, else each rotated array is measured from scratch.
     """
-    from somacore.synchrony.xcorr import _TABLE_BYTES, _ShiftEngine
+    from somacore.synchrony.xcorr_shifts import _TABLE_BYTES, _ShiftEngine
 
     P, N = X.shape
     q = measure.step_samples

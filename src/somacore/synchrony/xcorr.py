@@ -45,9 +45,10 @@ before the FFT, so the products are small and the result agrees with
 at multiples of 128 windows, where every sliding sum restarts), so the result
 does not depend on ``n_threads``.
 
-:class:`XcorrMeasure` packages the function as a measure for
+:class:`~somacore.synchrony.xcorr_shifts.XcorrMeasure` (in
+:mod:`.xcorr_shifts`) packages the function as a measure for
 :func:`somacore.synchrony.surrogate_test`, whose circular-shift surrogates
-then share one table of block spectra (see there).
+then share one table of block spectra.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -77,7 +77,6 @@ __all__ = [
     "FLAG_GAP",
     "FLAG_NO_PEAK",
     "WindowedXcorr",
-    "XcorrMeasure",
     "XcorrSummary",
     "windowed_xcorr",
 ]
@@ -834,217 +833,3 @@ def _result(pr, plan: _Plan, out: _Out, peak: str, span: int, fs: float) -> Wind
 
 
 # ------------------------------------------------------------------ surrogate fast path
-#: largest shared spectrum table (bytes) for circular-shift surrogates of an
-#: :class:`XcorrMeasure`; beyond it every surrogate is measured from scratch
-#: (same result, slower). 4 people x 1 h at 256 Hz (30 s windows, 1 s step,
-#: ±5 s lags) need 177 MB, plus 47 MB of circular window statistics.
-_TABLE_BYTES = 1 << 30
-
-_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(XcorrSummary) if f.name != "pairs")
-
-
-@dataclass(frozen=True)
-class XcorrMeasure:
-    """:func:`windowed_xcorr` reduced to numbers, as a measure for surrogate tests.
-
-    Calling it on an array ``x`` of shape (n_people, n_samples) runs
-    ``windowed_xcorr(x, fs=fs, window_s=..., ...)`` and returns ``statistic``:
-    the name of a field of :class:`XcorrSummary` (e.g. ``"mean_peak_r"``, one
-    value per pair), ``"peak_r"`` (every window of every pair), or a function
-    of the :class:`WindowedXcorr`. Passed to
-    :func:`somacore.synchrony.surrogate_test` with
-    ``method="circular_shift"`` it takes a fast path that computes the
-    record's spectra once for all surrogates (see there).
-
-    Parameters
-    ----------
-    fs, window_s, step_s, max_lag_s, pairs, peak, peak_span_s
-        As in :func:`windowed_xcorr`.
-    statistic : str or callable
-        What the measure returns (default ``"mean_peak_r"``).
-    """
-
-    fs: float
-    window_s: float
-    step_s: float
-    max_lag_s: float
-    pairs: Any = "all"
-    peak: Literal["boker", "max"] = "boker"
-    peak_span_s: float | None = None
-    statistic: Any = "mean_peak_r"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fs", check_fs_sync(self.fs))
-        st = self.statistic
-        if not callable(st) and st not in (*_SUMMARY_FIELDS, "peak_r"):
-            raise ValueError(f"statistic must be 'peak_r', a field of XcorrSummary "
-                             f"({', '.join(_SUMMARY_FIELDS)}) or a function of the "
-                             f"WindowedXcorr, got {st!r}.")
-
-    @property
-    def step_samples(self) -> int:
-        """The window step in samples (the quantum of fast-path circular shifts)."""
-        return to_samples(seconds(self.step_s, "step_s"), self.fs, "step_s")
-
-    def xcorr(self, x: Any) -> WindowedXcorr:
-        """The full :class:`WindowedXcorr` of ``x``."""
-        return windowed_xcorr(x, fs=self.fs, window_s=self.window_s, step_s=self.step_s,
-                              max_lag_s=self.max_lag_s, pairs=self.pairs, peak=self.peak,
-                              peak_span_s=self.peak_span_s)
-
-    def reduce(self, res: WindowedXcorr) -> np.ndarray:
-        """``statistic`` of a result."""
-        st = self.statistic
-        if callable(st):
-            return np.asarray(st(res), dtype=np.float64)
-        if st == "peak_r":
-            return np.asarray(res.peak_r, dtype=np.float64)
-        return np.asarray(getattr(res.summary(), st), dtype=np.float64)
-
-    def __call__(self, x: Any) -> np.ndarray:
-        return self.reduce(self.xcorr(x))
-
-
-class _Circular:
-    """Window statistics of every person's record read as a circle, computed once.
-
-    A window of a series rotated by ``s`` is the circular window of the record
-    starting ``s`` samples earlier (the rotation joins the last sample to the
-    first, which counts as a change when the two differ). So the partner sums
-    at every start position (``ys``, ``iy``, ``code`` as
-    :meth:`somacore._core._xcorr.PearsonRows.lagged` gives them) and the lag-0
-    window sums of the people first in a pair, at the two block grids a rotated
-    window can start on (``m g`` and ``N - m g``), serve every rotation.
-    """
-
-    def __init__(self, xc: np.ndarray, bad: np.ndarray, chg: np.ndarray, Xu: np.ndarray,
-                 plan: _Plan, first: list[int], second: list[int]):
-        from somacore._core._xcorr import PearsonRows, WindowSums
-
-        P, N = xc.shape
-        W, g = plan.W, plan.g
-        self.N, self.g = N, g
-        chg_c = chg.copy()
-        with np.errstate(invalid="ignore"):
-            chg_c[:, N - 1] = Xu[:, 0] != Xu[:, N - 1]
-
-        def ext(a: np.ndarray) -> np.ndarray:  # the circle, unrolled one window further
-            return np.ascontiguousarray(np.concatenate([a, a[:, :W]], axis=1))
-
-        xe, be, ce = ext(xc), ext(bad), ext(chg_c)
-        self.ys = np.zeros((P, N))
-        self.iy = np.zeros((P, N))
-        self.code = np.zeros((P, N), np.uint8)
-        nz = np.zeros((P, N + 1), np.int64)
-        PearsonRows(W, plan.M, 0, 1).lagged(xe, be, ce, np.array(second, np.int64), 0,
-                                            self.ys, self.iy, self.code, nz)
-        del nz
-        self.nA = N // g
-        grids = (np.arange(self.nA, dtype=np.int64) * g,                  # m g
-                 N - np.arange(self.nA, 0, -1, dtype=np.int64) * g)       # N - m g
-        ws = WindowSums()
-        self.sums = []
-        for pos in grids:
-            sx, sxx = np.zeros((P, pos.size)), np.zeros((P, pos.size))
-            nbx, ncx = np.zeros((P, pos.size), np.int64), np.zeros((P, pos.size), np.int64)
-            for p in first:
-                ws.compute(xe[p], be[p], ce[p], pos, W, sx[p], sxx[p], nbx[p], ncx[p])
-            self.sums.append((sx, sxx, nbx, ncx))
-
-    def window_sums(self, shifts: list[int], starts: np.ndarray, first: list[int]):
-        """Lag-0 window sums of the rotated people at the window starts."""
-        P = len(shifts)
-        out = (np.zeros((P, starts.size)), np.zeros((P, starts.size)),
-               np.zeros((P, starts.size), np.int64), np.zeros((P, starts.size), np.int64))
-        for p in first:
-            src = starts - shifts[p]
-            after = src >= 0
-            ia = np.where(after, src, 0) // self.g
-            ib = np.where(after, 0, self.nA + src // self.g)
-            for k in range(4):
-                out[k][p] = np.where(after, self.sums[0][k][p, ia], self.sums[1][k][p, ib])
-        return out
-
-    def partner(self, shifts: list[int]):
-        """A ``lagged`` stand-in reading the rotated people's per-position sums."""
-        N = self.N
-
-        def fill(people: np.ndarray, t0: int, ys: np.ndarray, iy: np.ndarray,
-                 code: np.ndarray, nz: np.ndarray) -> None:
-            L = ys.shape[1]
-            for p in people.tolist():
-                u = (t0 - shifts[p]) % N
-                n1 = min(L, N - u)  # up to the end of the record, then from its start
-                for dst, src in ((ys, self.ys), (iy, self.iy), (code, self.code)):
-                    dst[p, :n1] = src[p, u:u + n1]
-                    dst[p, n1:] = src[p, :L - n1]
-                nz[p, 0] = 0
-                np.cumsum(code[p] != 0, out=nz[p, 1:])
-
-        return fill
-
-
-class _ShiftEngine:
-    """windowed_xcorr of circular shifts of one record, from spectra computed once.
-
-    Rotating person p by ``s`` samples (a multiple of the block length ``g``)
-    cuts the rotated series into blocks that are blocks of the original series
-    (:class:`_Table`), so the forward FFTs are done once for all shifts; each
-    shift then costs its spectral sums, inverse FFTs and Pearson rows (and an
-    O(n) pass for its time-domain sums). ``run(shifts)`` equals
-    ``windowed_xcorr`` on the explicitly rotated array up to rounding (the
-    rotated array is centred with the original's mean).
-    """
-
-    def __init__(self, X: np.ndarray, measure: XcorrMeasure):
-        m = measure
-        self.measure = m
-        self.X = X
-        self.d = _design(X, m.fs, m.window_s, m.step_s, m.max_lag_s, m.pairs, m.peak,
-                         m.peak_span_s)
-        d = self.d
-        self.first = sorted(set(d.lpairs[:, 0].tolist()))
-        self.xc, self.bad, self.chg = _prepare(X[d.people])
-        self.table: _Table | None = None
-        self._local = threading.local()  # work arrays of each thread, kept between runs
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def table_bytes(X: np.ndarray, measure: XcorrMeasure) -> int | None:
-        """Size of the shared table, or None when the design has no fast path."""
-        m = measure
-        d = _design(X, m.fs, m.window_s, m.step_s, m.max_lag_s, m.pairs, m.peak,
-                    m.peak_span_s)
-        pl = d.plan
-        if not _slid(pl) or pl.S % pl.g:
-            return None
-        rows = (X.shape[1] // pl.g) * (1 if X.shape[1] % pl.g == 0 else 2)
-        return d.people.size * rows * (pl.nfft // 2 + 1) * 16
-
-    def _cache(self) -> dict:
-        c = getattr(self._local, "cache", None)
-        if c is None:
-            c = self._local.cache = {}
-        return c
-
-    def run(self, shifts: Any) -> WindowedXcorr:
-        """Result for people rotated by ``shifts`` samples (one per person in x)."""
-        d = self.d
-        pl = d.plan
-        sh = [int(v) for v in np.asarray(shifts)[d.people]]
-        if any(s % pl.g or not 0 <= s < pl.N for s in sh):
-            raise ValueError(f"shifts must be multiples of {pl.g} samples in [0, {pl.N}).")
-        with self._lock:  # built once, by the first run
-            if self.table is None:
-                second = sorted(set(d.lpairs[:, 1].tolist()))
-                self.circ = _Circular(self.xc, self.bad, self.chg, self.X[d.people], pl,
-                                      self.first, second)
-                self.table = _Table(self.xc, pl, list(range(d.people.size)))
-        cache = self._cache()
-        sums = self.circ.window_sums(sh, pl.starts, self.first)
-        prep = _Prep(self.xc, self.bad, self.chg, pl, self.first, sums)
-        out = _Out(d.pairs.shape[0], pl.starts.size, 2 * pl.M + 1, False)
-        _run_all(prep, pl, d.lpairs, d.peak_rule, d.span, out, 1, self.table, sh, cache,
-                 self.circ.partner(sh))
-        res = _result(d.pairs, pl, out, d.peak_rule, d.span, self.measure.fs)
-        return res if pl.M > 0 else dataclasses.replace(res, peak=self.measure.peak)
