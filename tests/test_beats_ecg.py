@@ -392,6 +392,18 @@ def test_rhythm_check_removes_noise_beats_not_real_ones():
     assert with_check.f1 >= 0.995
 
 
+def test_noise_aware_rhythm_check_on_0db_noise():
+    # 118e00: the same record with electrode-motion noise at 0 dB SNR from
+    # minute 5 on. False beats in the noise must not loosen the rhythm check
+    # (they would inflate the rhythm spread it measures); switched off, the
+    # check lets through far more of them.
+    x, fs, ref, excl = ecg_record("nstdb", "118e00", 420.0)
+    aware = score(x, fs, ref, excl)
+    plain = score(x, fs, ref, excl, params=EcgParams(noise_freeze=np.inf, noise_boost=0.0))
+    assert aware.fp < 0.6 * plain.fp, (aware, plain)
+    assert aware.f1 >= plain.f1 + 0.02, (aware, plain)
+
+
 def test_rhythm_check_keeps_ectopic_beats():
     # 208 has frequent PVCs, couplets and fusion beats: irregular but real
     x, fs, ref, excl = ecg_record("mitdb", "208", 600.0)
