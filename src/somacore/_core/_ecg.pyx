@@ -42,7 +42,15 @@ Algorithm (a Hamilton-Tompkins / Pan-Tompkins family detector):
    ``nz_freeze``, emitted intervals are not added to the rhythm statistics
    (false beats in a noise burst would otherwise inflate the spread and
    switch the check off exactly where it is needed), and from ``nz_lo`` to
-   ``nz_hi`` the interval weight grows linearly by up to ``nz_boost``.
+   ``nz_hi`` the interval weight grows linearly by up to ``nz_boost``;
+9. burst alternatives (``alt_on``): pre-blanking keeps the largest peak of a
+   burst, which in noise is often a noise peak next to the QRS. When the
+   candidate is accepted, the burst's next largest peak, if it is within the
+   refractory period of the candidate and would pass the threshold, shift
+   and T-wave tests on its own, is also held for the rhythm check, which
+   keeps at most one of two beats closer than the refractory period (also
+   across an already emitted beat): the one that fits the rhythm better.
+   The detector's own state (levels, RR, refractory) follows the candidate.
 
 The thresholds are learnt from the first ``init_len`` blocks; the detection
 stage then replays those blocks from the kernel's ring buffer, so no beat at
@@ -204,6 +212,9 @@ cdef class EcgKernel:
     cdef bint cand_on
     cdef double cand_v
     cdef int64_t cand_i
+    cdef double alt_v           # largest other peak of the candidate's burst (0: none)
+    cdef int64_t alt_i
+    cdef bint alt_on            # burst alternatives go to the rhythm check
     cdef int blank
     cdef double qbuf[NBUF]
     cdef double nbuf[NBUF]
@@ -228,7 +239,7 @@ cdef class EcgKernel:
                   int flat_len, int lag, double w_rr, double w_amp, double sig_min,
                   double th, double sb_factor, double twave_ratio, double sb_ratio,
                   int relearn_len, double act_lvl, double nz_freeze, double nz_lo,
-                  double nz_hi, double nz_boost):
+                  double nz_hi, double nz_boost, bint alt_on):
         cdef int i
         cdef int64_t size = 1, bsize = 1, nblk
         if sections.shape[0] > MAX_SECTIONS or sections.shape[1] != 5:
@@ -260,6 +271,9 @@ cdef class EcgKernel:
         self.nz_lo = nz_lo
         self.nz_hi = nz_hi
         self.nz_boost = nz_boost
+        self.alt_on = alt_on
+        self.alt_v = 0.0
+        self.alt_i = 0
         self.sec_len = <int> (fs / D) if fs / D >= 1.0 else 1
         self.n_smax = 0
         self.smax_pos = 0
@@ -718,7 +732,9 @@ cdef class EcgKernel:
             bj = 0.0
             if self.em_p >= 0 and not (self.pend_q[j] & Q_AFTER_GAP):
                 d = self.pend_p[j] - self.em_p
-                bj = -wr * fabs(self._logi(d) - lmed) if d > 0 else -INFINITY
+                # (an alternative beat may follow the last emitted one closer
+                # than the refractory period: never both)
+                bj = -wr * fabs(self._logi(d) - lmed) if d >= self.refractory else -INFINITY
             self.prev[j] = -1
             for i in range(j):
                 if self.pend_q[j] & Q_AFTER_GAP:
@@ -764,6 +780,17 @@ cdef class EcgKernel:
             k += 1
         self.npend = k
 
+    cdef void _pend(self, int64_t p, int64_t r, double v, double slope, uint8_t q) noexcept nogil:
+        # hold a detected beat for the rhythm check
+        if self.npend == PMAX:
+            self._decide(self.pend_p[0] + 1, p)
+        self.pend_p[self.npend] = p
+        self.pend_r[self.npend] = r
+        self.pend_v[self.npend] = v
+        self.pend_s[self.npend] = slope
+        self.pend_q[self.npend] = q
+        self.npend += 1
+
     cdef void _accept(self, int64_t p, double v, double slope, uint8_t q, int64_t r) noexcept nogil:
         if self.last_qrs >= 0 and not self.after_gap:
             self.rrbuf[self.rrpos] = <double> (p - self.last_qrs)
@@ -773,14 +800,7 @@ cdef class EcgKernel:
         if self.after_gap:
             q |= Q_AFTER_GAP
         if self.lag > 0:
-            if self.npend == PMAX:
-                self._decide(self.pend_p[0] + 1, p)
-            self.pend_p[self.npend] = p
-            self.pend_r[self.npend] = r
-            self.pend_v[self.npend] = v
-            self.pend_s[self.npend] = slope
-            self.pend_q[self.npend] = q
-            self.npend += 1
+            self._pend(p, r, v, slope, q)
         else:
             self._emit(p, r, q, slope)
         self.last_qrs = p
@@ -792,8 +812,8 @@ cdef class EcgKernel:
         self._update_levels()
 
     cdef void _classify(self, int64_t p, double v) noexcept nogil:
-        cdef double slope
-        cdef bint shift
+        cdef double slope, aslope = 0.0
+        cdef bint shift, ashift, alt
         cdef double dt = self._threshold()
         cdef bint is_qrs = False
         cdef bint twave = False
@@ -806,7 +826,27 @@ cdef class EcgKernel:
         if v > dt and not shift and not twave:
             is_qrs = True
         if is_qrs:
+            # In noise the largest peak of a burst is often a noise peak next
+            # to the QRS: the burst's next largest peak, if it would be a beat
+            # on its own, goes to the rhythm check as an alternative (the
+            # check keeps at most one of two beats closer than the refractory
+            # period, the one that fits the rhythm better).
+            alt = (self.lag > 0 and self.alt_v > dt and self.alt_on
+                   and not self.after_gap
+                   and (self.alt_i - p if self.alt_i > p else p - self.alt_i) < self.refractory
+                   and (self.last_qrs < 0 or self.alt_i - self.last_qrs >= self.refractory)
+                   and (self.npend == 0 or self.alt_i > self.pend_p[self.npend - 1]))
+            if alt:
+                self._slopes(self.alt_i, &aslope, &ashift)
+                if ashift or (self.last_qrs >= 0 and self.alt_i - self.last_qrs < self.twave
+                              and aslope < self.twave_ratio * self.last_slope):
+                    alt = False
+            if alt and self.alt_i < p:
+                self._pend(self.alt_i, self._locate(self.alt_i), self.alt_v, aslope, 0)
             self._accept(p, v, slope, 0, self._locate(p))
+            if alt and self.alt_i > p:
+                self._pend(self.alt_i, self._locate(self.alt_i), self.alt_v, aslope, 0)
+            self.alt_v = 0.0
         else:
             self.nbuf[self.npos] = v
             self.npos = (self.npos + 1) % NBUF
@@ -845,6 +885,7 @@ cdef class EcgKernel:
         # search-back and no interval across the gap.
         cdef int64_t lim = self.cut_from - self.W
         self.det_in_gap = True
+        self.alt_v = 0.0
         if self.pk_max > 0.0 and self.pk_idx < lim:
             if not self.cand_on or self.pk_max > self.cand_v:
                 self.cand_on = True
@@ -921,10 +962,16 @@ cdef class EcgKernel:
                 self.cand_v = peak
                 self.cand_i = pidx
                 self.blank = self.pre_blank
+                self.alt_v = 0.0
             elif peak > self.cand_v:
+                self.alt_v = self.cand_v
+                self.alt_i = self.cand_i
                 self.cand_v = peak
                 self.cand_i = pidx
                 self.blank = self.pre_blank
+            elif peak > self.alt_v:
+                self.alt_v = peak
+                self.alt_i = pidx
         if self.cand_on:
             self.blank -= 1
             if self.blank <= 0:
@@ -1050,10 +1097,16 @@ cdef class EcgKernel:
                         cand_v = peak
                         cand_i = pidx
                         blank = pre_blank
+                        self.alt_v = 0.0
                     elif peak > cand_v:
+                        self.alt_v = cand_v
+                        self.alt_i = cand_i
                         cand_v = peak
                         cand_i = pidx
                         blank = pre_blank
+                    elif peak > self.alt_v:
+                        self.alt_v = peak
+                        self.alt_i = pidx
                 if cand_on:
                     blank -= 1
                     if blank <= 0:
@@ -1246,8 +1299,15 @@ cdef class EcgKernel:
             if self.initialized:
                 if self.pk_max > 0.0:
                     if self.cand_on and self.pk_max <= self.cand_v:
-                        pass
+                        if self.pk_max > self.alt_v:
+                            self.alt_v = self.pk_max
+                            self.alt_i = self.pk_idx
                     else:
+                        if self.cand_on:
+                            self.alt_v = self.cand_v
+                            self.alt_i = self.cand_i
+                        else:
+                            self.alt_v = 0.0
                         self.cand_on = True
                         self.cand_v = self.pk_max
                         self.cand_i = self.pk_idx
