@@ -84,6 +84,20 @@ def test_stream_equals_batch_random_chunks(data, rec):
     _same(_stream(x, fs, cuts), somacore.detect_beats(x, fs=fs))
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_stream_equals_batch_random_chunks_in_noise(data):
+    # 118e00 from 4.5 min: clean, then electrode-motion noise at 0 dB from
+    # minute 5, where the noise estimate, the frozen rhythm statistics and the
+    # burst alternatives all come into play
+    x, fs, _, _ = ecg_record("nstdb", "118e00", 400.0)
+    x = x[int(270 * fs):].astype(np.float64)
+    x[30_000:30_300] = np.nan
+    ncut = data.draw(st.integers(0, 40))
+    cuts = sorted(data.draw(st.lists(st.integers(0, x.size), min_size=ncut, max_size=ncut)))
+    _same(_stream(x, fs, cuts), somacore.detect_beats(x, fs=fs))
+
+
 def test_stream_single_samples_equals_batch():
     x, fs, _, _ = ecg_record("mitdb", "100", 12.0)
     _same(_stream(x, fs, list(range(1, x.size))), somacore.detect_beats(x, fs=fs))
@@ -390,6 +404,30 @@ def test_rhythm_check_removes_noise_beats_not_real_ones():
     assert with_check.fp < without.fp
     assert with_check.tp >= without.tp - 1
     assert with_check.f1 >= 0.995
+
+
+def test_noise_aware_rhythm_check_on_0db_noise():
+    # 118e00: the same record with electrode-motion noise at 0 dB SNR from
+    # minute 5 on. False beats in the noise must not loosen the rhythm check
+    # (they would inflate the rhythm spread it measures); switched off, the
+    # check lets through far more of them.
+    x, fs, ref, excl = ecg_record("nstdb", "118e00", 420.0)
+    aware = score(x, fs, ref, excl)
+    plain = score(x, fs, ref, excl, params=EcgParams(noise_freeze=np.inf, noise_boost=0.0))
+    assert aware.fp < 0.6 * plain.fp, (aware, plain)
+    assert aware.f1 >= plain.f1 + 0.02, (aware, plain)
+
+
+def test_burst_alternatives_keep_the_qrs_beside_noise_peaks():
+    # In 0 dB noise the largest peak of a burst is often a noise peak next to
+    # the QRS (a false beat and a missed one, 150-300 ms apart). Offered the
+    # burst's second peak as well, the rhythm check must recover some of
+    # those QRS without adding false beats.
+    x, fs, ref, excl = ecg_record("nstdb", "118e00", 660.0)
+    with_alt = score(x, fs, ref, excl)
+    without = score(x, fs, ref, excl, params=EcgParams(burst_alternatives=False))
+    assert with_alt.fn < without.fn, (with_alt, without)
+    assert with_alt.fp <= without.fp, (with_alt, without)
 
 
 def test_rhythm_check_keeps_ectopic_beats():

@@ -33,7 +33,24 @@ Algorithm (a Hamilton-Tompkins / Pan-Tompkins family detector):
    of each interval from the recent median interval divided by the rhythm's
    robust spread). Beats squeezed between regular beats by electrode motion
    are dropped; in irregular rhythms (atrial fibrillation, ectopy) the spread
-   is large and the check keeps nearly everything.
+   is large and the check keeps nearly everything;
+8. noise awareness of the rhythm check: the noise estimate is the fraction
+   of the blocks of the last two seconds whose feature exceeds
+   ``act_lvl`` times the QRS level (a clean ECG is active only around its
+   QRS complexes, ~20-25% of the time at 70 bpm; electrode motion at 0 dB
+   SNR keeps it active 40-90% of the time). While it is at or above
+   ``nz_freeze``, emitted intervals are not added to the rhythm statistics
+   (false beats in a noise burst would otherwise inflate the spread and
+   switch the check off exactly where it is needed), and from ``nz_lo`` to
+   ``nz_hi`` the interval weight grows linearly by up to ``nz_boost``;
+9. burst alternatives (``alt_on``): pre-blanking keeps the largest peak of a
+   burst, which in noise is often a noise peak next to the QRS. When the
+   candidate is accepted, the burst's next largest peak, if it is within the
+   refractory period of the candidate and would pass the threshold, shift
+   and T-wave tests on its own, is also held for the rhythm check, which
+   keeps at most one of two beats closer than the refractory period (also
+   across an already emitted beat): the one that fits the rhythm better.
+   The detector's own state (levels, RR, refractory) follows the candidate.
 
 The thresholds are learnt from the first ``init_len`` blocks; the detection
 stage then replays those blocks from the kernel's ring buffer, so no beat at
@@ -139,6 +156,12 @@ cdef class EcgKernel:
     cdef int n_smax, smax_pos, sec_cnt, sec_len
     cdef double cur_max
     cdef int64_t quiet_ref      # last beat, resume or relearn (blocks)
+    # --- noise estimate: fraction of the blocks of a second whose feature
+    # exceeds act_lvl times the QRS level (a clean ECG is active only around
+    # its QRS complexes; electrode motion or muscle noise keeps it active) ---
+    cdef double act_lvl, act_th, noise, act_last
+    cdef int act_cnt
+    cdef double nz_freeze, nz_lo, nz_hi, nz_boost
     cdef int64_t relearn_len    # blocks without a beat before relearning (0: never)
     # --- rhythm check on detected beats (lag > 0) ---
     cdef int lag
@@ -189,6 +212,9 @@ cdef class EcgKernel:
     cdef bint cand_on
     cdef double cand_v
     cdef int64_t cand_i
+    cdef double alt_v           # largest other peak of the candidate's burst (0: none)
+    cdef int64_t alt_i
+    cdef bint alt_on            # burst alternatives go to the rhythm check
     cdef int blank
     cdef double qbuf[NBUF]
     cdef double nbuf[NBUF]
@@ -212,7 +238,8 @@ cdef class EcgKernel:
                   int bls_win, int bls_sep, int loc_half, int gdelay, int settle,
                   int flat_len, int lag, double w_rr, double w_amp, double sig_min,
                   double th, double sb_factor, double twave_ratio, double sb_ratio,
-                  int relearn_len):
+                  int relearn_len, double act_lvl, double nz_freeze, double nz_lo,
+                  double nz_hi, double nz_boost, bint alt_on):
         cdef int i
         cdef int64_t size = 1, bsize = 1, nblk
         if sections.shape[0] > MAX_SECTIONS or sections.shape[1] != 5:
@@ -235,6 +262,18 @@ cdef class EcgKernel:
         self.gdelay = gdelay
         self.settle = settle
         self.relearn_len = relearn_len
+        self.act_lvl = act_lvl
+        self.act_th = 0.0
+        self.act_cnt = 0
+        self.noise = 0.0
+        self.act_last = 0.0
+        self.nz_freeze = nz_freeze
+        self.nz_lo = nz_lo
+        self.nz_hi = nz_hi
+        self.nz_boost = nz_boost
+        self.alt_on = alt_on
+        self.alt_v = 0.0
+        self.alt_i = 0
         self.sec_len = <int> (fs / D) if fs / D >= 1.0 else 1
         self.n_smax = 0
         self.smax_pos = 0
@@ -472,6 +511,7 @@ cdef class EcgKernel:
         cdef double q = median8(self.qbuf)       # NBUF == 8
         cdef double nz = median8(self.nbuf)
         self.q_med = q
+        self.act_th = self.act_lvl * q
         self.dt_cache = nz + self.th * (q - nz)
         self.rr_cache = _mean(self.rrbuf, NBUF)
         self._update_sb_due()
@@ -593,7 +633,8 @@ cdef class EcgKernel:
     cdef void _emit(self, int64_t p, int64_t r, uint8_t q, double slope) noexcept nogil:
         if r <= self.last_r:
             r = self.last_r + 1
-        if self.em_p >= 0 and not (q & Q_AFTER_GAP) and p > self.em_p:
+        if (self.em_p >= 0 and not (q & Q_AFTER_GAP) and p > self.em_p
+                and self.noise < self.nz_freeze):
             self._push_lrr(self._logi(p - self.em_p))
         self.last_r = r
         self.em_p = p
@@ -682,13 +723,18 @@ cdef class EcgKernel:
             return
         self._rhythm(&lmed, &sp)
         wr = self.w_rr / sp
+        c = (self.noise - self.nz_lo) / (self.nz_hi - self.nz_lo) if self.nz_hi > self.nz_lo else 0.0
+        if c > 0.0:
+            wr *= 1.0 + self.nz_boost * (c if c < 1.0 else 1.0)
         for j in range(n):
             # every detected beat brings one unit of evidence, more or less by its size
             a = 1.0 + self.w_amp * log(self.pend_v[j] / qm) if self.pend_v[j] > 0.0 else -INFINITY
             bj = 0.0
             if self.em_p >= 0 and not (self.pend_q[j] & Q_AFTER_GAP):
                 d = self.pend_p[j] - self.em_p
-                bj = -wr * fabs(self._logi(d) - lmed) if d > 0 else -INFINITY
+                # (an alternative beat may follow the last emitted one closer
+                # than the refractory period: never both)
+                bj = -wr * fabs(self._logi(d) - lmed) if d >= self.refractory else -INFINITY
             self.prev[j] = -1
             for i in range(j):
                 if self.pend_q[j] & Q_AFTER_GAP:
@@ -734,6 +780,17 @@ cdef class EcgKernel:
             k += 1
         self.npend = k
 
+    cdef void _pend(self, int64_t p, int64_t r, double v, double slope, uint8_t q) noexcept nogil:
+        # hold a detected beat for the rhythm check
+        if self.npend == PMAX:
+            self._decide(self.pend_p[0] + 1, p)
+        self.pend_p[self.npend] = p
+        self.pend_r[self.npend] = r
+        self.pend_v[self.npend] = v
+        self.pend_s[self.npend] = slope
+        self.pend_q[self.npend] = q
+        self.npend += 1
+
     cdef void _accept(self, int64_t p, double v, double slope, uint8_t q, int64_t r) noexcept nogil:
         if self.last_qrs >= 0 and not self.after_gap:
             self.rrbuf[self.rrpos] = <double> (p - self.last_qrs)
@@ -743,14 +800,7 @@ cdef class EcgKernel:
         if self.after_gap:
             q |= Q_AFTER_GAP
         if self.lag > 0:
-            if self.npend == PMAX:
-                self._decide(self.pend_p[0] + 1, p)
-            self.pend_p[self.npend] = p
-            self.pend_r[self.npend] = r
-            self.pend_v[self.npend] = v
-            self.pend_s[self.npend] = slope
-            self.pend_q[self.npend] = q
-            self.npend += 1
+            self._pend(p, r, v, slope, q)
         else:
             self._emit(p, r, q, slope)
         self.last_qrs = p
@@ -762,8 +812,8 @@ cdef class EcgKernel:
         self._update_levels()
 
     cdef void _classify(self, int64_t p, double v) noexcept nogil:
-        cdef double slope
-        cdef bint shift
+        cdef double slope, aslope = 0.0
+        cdef bint shift, ashift, alt
         cdef double dt = self._threshold()
         cdef bint is_qrs = False
         cdef bint twave = False
@@ -776,7 +826,27 @@ cdef class EcgKernel:
         if v > dt and not shift and not twave:
             is_qrs = True
         if is_qrs:
+            # In noise the largest peak of a burst is often a noise peak next
+            # to the QRS: the burst's next largest peak, if it would be a beat
+            # on its own, goes to the rhythm check as an alternative (the
+            # check keeps at most one of two beats closer than the refractory
+            # period, the one that fits the rhythm better).
+            alt = (self.lag > 0 and self.alt_v > dt and self.alt_on
+                   and not self.after_gap
+                   and (self.alt_i - p if self.alt_i > p else p - self.alt_i) < self.refractory
+                   and (self.last_qrs < 0 or self.alt_i - self.last_qrs >= self.refractory)
+                   and (self.npend == 0 or self.alt_i > self.pend_p[self.npend - 1]))
+            if alt:
+                self._slopes(self.alt_i, &aslope, &ashift)
+                if ashift or (self.last_qrs >= 0 and self.alt_i - self.last_qrs < self.twave
+                              and aslope < self.twave_ratio * self.last_slope):
+                    alt = False
+            if alt and self.alt_i < p:
+                self._pend(self.alt_i, self._locate(self.alt_i), self.alt_v, aslope, 0)
             self._accept(p, v, slope, 0, self._locate(p))
+            if alt and self.alt_i > p:
+                self._pend(self.alt_i, self._locate(self.alt_i), self.alt_v, aslope, 0)
+            self.alt_v = 0.0
         else:
             self.nbuf[self.npos] = v
             self.npos = (self.npos + 1) % NBUF
@@ -786,6 +856,14 @@ cdef class EcgKernel:
                 self.sb_i = p
                 self.sb_slope = slope
                 self.sb_r = self._locate(p)
+
+    cdef void _noise_second(self) noexcept nogil:
+        # end of a second of blocks: the noise estimate is the mean active
+        # fraction of the last two seconds
+        cdef double a = <double> self.act_cnt / self.sec_len
+        self.noise = 0.5 * (a + self.act_last)
+        self.act_last = a
+        self.act_cnt = 0
 
     cdef void _relearn(self, int64_t k) noexcept nogil:
         # No beat for relearn_len blocks although the signal is there: the
@@ -807,6 +885,7 @@ cdef class EcgKernel:
         # search-back and no interval across the gap.
         cdef int64_t lim = self.cut_from - self.W
         self.det_in_gap = True
+        self.alt_v = 0.0
         if self.pk_max > 0.0 and self.pk_idx < lim:
             if not self.cand_on or self.pk_max > self.cand_v:
                 self.cand_on = True
@@ -829,6 +908,7 @@ cdef class EcgKernel:
         self.n_smax = 0
         self.cur_max = 0.0
         self.sec_cnt = 0
+        self.act_cnt = 0
 
     cdef inline void _detect_at(self, int64_t k) noexcept nogil:
         self._detect(k, self.rm[k & self.bmask], self.rf[k & self.bmask])
@@ -848,8 +928,11 @@ cdef class EcgKernel:
         # 0. per-second maxima; relearn the QRS level after a long silence
         if m > self.cur_max:
             self.cur_max = m
+        if m > self.act_th:
+            self.act_cnt += 1
         self.sec_cnt += 1
         if self.sec_cnt >= self.sec_len:
+            self._noise_second()
             self.smax[self.smax_pos] = self.cur_max
             self.smax_pos = (self.smax_pos + 1) % NBUF
             if self.n_smax < NBUF:
@@ -879,10 +962,16 @@ cdef class EcgKernel:
                 self.cand_v = peak
                 self.cand_i = pidx
                 self.blank = self.pre_blank
+                self.alt_v = 0.0
             elif peak > self.cand_v:
+                self.alt_v = self.cand_v
+                self.alt_i = self.cand_i
                 self.cand_v = peak
                 self.cand_i = pidx
                 self.blank = self.pre_blank
+            elif peak > self.alt_v:
+                self.alt_v = peak
+                self.alt_i = pidx
         if self.cand_on:
             self.blank -= 1
             if self.blank <= 0:
@@ -973,8 +1062,11 @@ cdef class EcgKernel:
                 # 0. per-second maxima; relearn the QRS level after a long silence
                 if m > cur_max:
                     cur_max = m
+                if m > self.act_th:
+                    self.act_cnt += 1
                 sec_cnt += 1
                 if sec_cnt >= sec_len:
+                    self._noise_second()
                     self.smax[self.smax_pos] = cur_max
                     self.smax_pos = (self.smax_pos + 1) % NBUF
                     if self.n_smax < NBUF:
@@ -1005,10 +1097,16 @@ cdef class EcgKernel:
                         cand_v = peak
                         cand_i = pidx
                         blank = pre_blank
+                        self.alt_v = 0.0
                     elif peak > cand_v:
+                        self.alt_v = cand_v
+                        self.alt_i = cand_i
                         cand_v = peak
                         cand_i = pidx
                         blank = pre_blank
+                    elif peak > self.alt_v:
+                        self.alt_v = peak
+                        self.alt_i = pidx
                 if cand_on:
                     blank -= 1
                     if blank <= 0:
@@ -1201,8 +1299,15 @@ cdef class EcgKernel:
             if self.initialized:
                 if self.pk_max > 0.0:
                     if self.cand_on and self.pk_max <= self.cand_v:
-                        pass
+                        if self.pk_max > self.alt_v:
+                            self.alt_v = self.pk_max
+                            self.alt_i = self.pk_idx
                     else:
+                        if self.cand_on:
+                            self.alt_v = self.cand_v
+                            self.alt_i = self.cand_i
+                        else:
+                            self.alt_v = 0.0
                         self.cand_on = True
                         self.cand_v = self.pk_max
                         self.cand_i = self.pk_idx
