@@ -475,3 +475,24 @@ def test_movesense_wearable_with_start_transient(data_dir):
     rr = np.diff(beats.samples) / 200.0
     assert 140 <= len(beats) <= 200
     assert 0.6 <= np.median(rr) <= 0.9
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"window_s": 0.0}, "EcgParams.window_s must be a positive number"),
+    ({"refractory_s": float("nan")}, "EcgParams.refractory_s must be a positive number"),
+    ({"threshold": -0.1}, "EcgParams.threshold"),
+    ({"rhythm_weight": -1.0}, "EcgParams.rhythm_weight must be a number >= 0"),
+    ({"band_hz": (15.0, 5.0)}, "EcgParams.band_hz must be a .low, high. pass band"),
+    ({"band_hz": 10.0}, "EcgParams.band_hz"),
+    ({"noise_freeze": 0.0}, "noise_freeze must be > 0 .inf turns it off"),
+    ({"noise_low": 0.7, "noise_high": 0.6}, "noise_low .0.7. must not exceed noise_high"),
+    ({"learn_s": True}, "EcgParams.learn_s"),
+])
+def test_ecg_params_reject_unusable_values(kw, match):
+    with pytest.raises(ValueError, match=match):
+        EcgParams(**kw)
+
+
+def test_ecg_params_accept_the_documented_off_switches():
+    p = EcgParams(noise_freeze=np.inf, noise_boost=0.0, rhythm_lag_s=0.0)
+    assert p.noise_freeze == np.inf and p.rhythm_lag_s == 0.0

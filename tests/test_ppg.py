@@ -382,3 +382,17 @@ def test_a103l_pulse_follows_each_r_peak(data_dir):
     # no uncertain flags or gaps in the clean parts
     clean = np.array([not any(a * fs <= v <= b * fs for a, b in excl) for v in s])
     assert np.mean((q[clean] & FLAG_UNCERTAIN) != 0) < 0.02
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"peak_window_s": -0.1}, "PpgParams.peak_window_s must be a positive number"),
+    ({"min_distance_s": float("inf")}, "PpgParams.min_distance_s"),
+    ({"offset": -0.02}, "PpgParams.offset must be a number >= 0"),
+    ({"band_hz": (8.0, 0.5)}, "PpgParams.band_hz must be a .low, high. pass band"),
+    ({"climb_s": (0.3,)}, "PpgParams.climb_s must be two durations"),
+    ({"climb_s": (0.3, -0.1)}, "PpgParams.climb_s"),
+    ({"beat_window_s": 0.1}, "beat_window_s .0.1. must exceed peak_window_s"),
+])
+def test_ppg_params_reject_unusable_values(kw, match):
+    with pytest.raises(ValueError, match=match):
+        PpgParams(**kw)

@@ -86,3 +86,48 @@ def as_1d_signal(x: Any, *, what: str = "signal") -> np.ndarray:
     if arr.dtype not in KERNEL_DTYPES or not arr.dtype.isnative:
         arr = arr.astype(np.float64)
     return arr
+
+
+def check_params(params: Any, *, positive: tuple[str, ...] = (),
+                 nonnegative: tuple[str, ...] = (), band: str | None = None) -> None:
+    """Check a detector's parameter dataclass: named fields are finite numbers.
+
+    Parameters
+    ----------
+    params : dataclass instance
+        ``EcgParams``, ``PpgParams``, ``BreathParams``...
+    positive : tuple of str
+        Fields that must be finite and > 0.
+    nonnegative : tuple of str
+        Fields that must be finite and >= 0 (0 usually turns a rule off).
+    band : str, optional
+        A field holding a ``(low, high)`` pass band in Hz, ``0 < low < high``.
+
+    Raises
+    ------
+    ValueError
+        Naming the class, the field, the value given and what it must be.
+    """
+    cls = type(params).__name__
+
+    def number(v: Any) -> bool:
+        return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                and math.isfinite(v))
+
+    for name in positive:
+        v = getattr(params, name)
+        if not (number(v) and v > 0):
+            raise ValueError(f"{cls}.{name} must be a positive number, got {v!r}.")
+    for name in nonnegative:
+        v = getattr(params, name)
+        if not (number(v) and v >= 0):
+            raise ValueError(f"{cls}.{name} must be a number >= 0 (0 turns it off), got {v!r}.")
+    if band is not None:
+        b = getattr(params, band)
+        try:
+            lo, hi = b
+        except (TypeError, ValueError):
+            lo = hi = None
+        if not (number(lo) and number(hi) and 0 < lo < hi):
+            raise ValueError(f"{cls}.{band} must be a (low, high) pass band in Hz with "
+                             f"0 < low < high, got {b!r}.")

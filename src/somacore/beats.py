@@ -196,6 +196,25 @@ class EcgParams:
     noise_boost: float = 0.5
     burst_alternatives: bool = True
 
+    def __post_init__(self) -> None:
+        from somacore._validate import check_params
+
+        check_params(self, band="band_hz",
+                     positive=("window_s", "pre_blank_s", "peak_timeout_s", "refractory_s",
+                               "twave_s", "learn_s", "shift_sep_s", "locate_s", "settle_s",
+                               "flat_s", "threshold", "searchback_rr", "relearn_s",
+                               "activity_level"),
+                     nonnegative=("rhythm_lag_s", "rhythm_weight", "amplitude_weight",
+                                  "rhythm_spread_min", "twave_slope_ratio",
+                                  "searchback_ratio", "noise_low", "noise_high",
+                                  "noise_boost"))
+        f = self.noise_freeze
+        if not (isinstance(f, (int, float)) and f > 0):  # inf turns the freeze off
+            raise ValueError(f"EcgParams.noise_freeze must be > 0 (inf turns it off), got {f!r}.")
+        if self.noise_low > self.noise_high:
+            raise ValueError(f"EcgParams: noise_low ({self.noise_low}) must not exceed "
+                             f"noise_high ({self.noise_high}).")
+
 
 def _ecg_kernel(fs: float, params: EcgParams, decimation: int | None = None):
     from somacore._core import kernel_module

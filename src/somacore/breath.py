@@ -259,18 +259,15 @@ class BreathParams:
         return cls(lowpass_hz=2.0, place_hz=3.0, place_window_s=0.1)
 
     def __post_init__(self) -> None:
-        for name in ("lowpass_hz", "place_hz", "place_window_s", "threshold", "learn_s",
-                     "auto_learn_s",
-                     "block_s", "flat_s", "span_s", "apnea_s", "initial_period_s",
-                     "stall_min_s", "stall_max_s", "stall_periods", "integrator_hz", "noise_s"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"BreathParams.{name} must be a positive number, got {v!r}.")
-        for name in ("merge", "plateau", "shoulder", "shoulder_depth", "noise", "noise_cap"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"BreathParams.{name} must be a number >= 0 (0 turns it off), "
-                                 f"got {v!r}.")
+        from somacore._validate import check_params
+
+        check_params(self,
+                     positive=("lowpass_hz", "place_hz", "place_window_s", "threshold",
+                               "learn_s", "auto_learn_s", "block_s", "flat_s", "span_s",
+                               "apnea_s", "initial_period_s", "stall_min_s", "stall_max_s",
+                               "stall_periods", "integrator_hz", "noise_s"),
+                     nonnegative=("merge", "plateau", "shoulder", "shoulder_depth", "noise",
+                                  "noise_cap"))
         if not 0 < self.decay < 1 or not 0 <= self.floor < 1 or not self.threshold < 1:
             raise ValueError("BreathParams: need 0 < decay < 1, 0 <= floor < 1, threshold < 1.")
         if (self.block_s > self.learn_s

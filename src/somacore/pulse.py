@@ -34,6 +34,7 @@ emergency responders in tropical conditions", PLoS ONE 8(10):e76585, 2013.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -138,6 +139,27 @@ class PpgParams:
     artefact_ratio: float = 3.0
     small_ratio: float = 0.2
     hold_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        from somacore._validate import check_params
+
+        check_params(self, band="band_hz",
+                     positive=("peak_window_s", "beat_window_s", "offset_memory_s",
+                               "peak_lag_hz", "search_half_s", "min_distance_s",
+                               "onset_window_s", "max_block_s", "flat_s", "clip_s",
+                               "clip_gap_s", "artefact_ratio", "hold_s"),
+                     nonnegative=("offset", "flat_tolerance", "small_ratio"))
+        try:
+            before, after = self.climb_s
+        except (TypeError, ValueError):
+            before = after = -1.0
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+                   for v in (before, after)):
+            raise ValueError(f"PpgParams.climb_s must be two durations >= 0 (before, after), "
+                             f"got {self.climb_s!r}.")
+        if self.beat_window_s <= self.peak_window_s:
+            raise ValueError(f"PpgParams.beat_window_s ({self.beat_window_s}) must exceed "
+                             f"peak_window_s ({self.peak_window_s}).")
 
 
 def _phase_delay(sos: np.ndarray, f: float, fs: float) -> float:
