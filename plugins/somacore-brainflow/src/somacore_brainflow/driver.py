@@ -47,10 +47,10 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from somacore.drivers.gaps import DriverGap
 from somacore.plugins.types import Chunk, StreamInfo
 
 __all__ = ["DEFAULT_KINDS", "BrainFlowDriver", "BrainFlowGap", "streams_for_board"]
@@ -70,13 +70,8 @@ PLAYBACK_FILE_BOARD = -3
 STREAMING_BOARD = -2
 
 
-@dataclass(frozen=True)
-class BrainFlowGap:
-    """Samples lost between two chunks: ``[start, end)`` seconds, ``samples`` of them."""
-
-    start: float
-    end: float
-    samples: int
+#: the gap record of every somacore driver (kept under this name for this plugin's users)
+BrainFlowGap = DriverGap
 
 
 def _brainflow() -> Any:

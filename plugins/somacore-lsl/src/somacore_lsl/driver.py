@@ -55,10 +55,10 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from somacore.drivers.gaps import DriverGap
 from somacore.plugins.types import Chunk, StreamInfo
 
 from somacore_lsl.metadata import LslLayout, layout_from_xml, parse_info_xml
@@ -74,13 +74,8 @@ class StreamNotFoundError(LookupError):
     """No LSL stream matched the query within the resolve timeout."""
 
 
-@dataclass(frozen=True)
-class LslGap:
-    """Samples lost in the stream: ``[start, end)`` seconds (session clock), ``samples`` of them."""
-
-    start: float
-    end: float
-    samples: int
+#: the gap record of every somacore driver (kept under this name for this plugin's users)
+LslGap = DriverGap
 
 
 def _pylsl() -> Any:
