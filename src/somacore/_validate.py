@@ -88,6 +88,12 @@ def as_1d_signal(x: Any, *, what: str = "signal") -> np.ndarray:
     return arr
 
 
+def is_number(v: Any) -> bool:
+    """A finite real number (int or float, numpy scalars too; not a bool)."""
+    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            and math.isfinite(v))
+
+
 def check_params(params: Any, *, positive: tuple[str, ...] = (),
                  nonnegative: tuple[str, ...] = (), band: str | None = None) -> None:
     """Check a detector's parameter dataclass: named fields are finite numbers.
@@ -109,11 +115,7 @@ def check_params(params: Any, *, positive: tuple[str, ...] = (),
         Naming the class, the field, the value given and what it must be.
     """
     cls = type(params).__name__
-
-    def number(v: Any) -> bool:
-        return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-                and math.isfinite(v))
-
+    number = is_number
     for name in positive:
         v = getattr(params, name)
         if not (number(v) and v > 0):

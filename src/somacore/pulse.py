@@ -34,7 +34,6 @@ emergency responders in tropical conditions", PLoS ONE 8(10):e76585, 2013.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -141,7 +140,7 @@ class PpgParams:
     hold_s: float = 2.0
 
     def __post_init__(self) -> None:
-        from somacore._validate import check_params
+        from somacore._validate import check_params, is_number
 
         check_params(self, band="band_hz",
                      positive=("peak_window_s", "beat_window_s", "offset_memory_s",
@@ -153,8 +152,7 @@ class PpgParams:
             before, after = self.climb_s
         except (TypeError, ValueError):
             before = after = -1.0
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
-                   for v in (before, after)):
+        if not all(is_number(v) and v >= 0 for v in (before, after)):
             raise ValueError(f"PpgParams.climb_s must be two durations >= 0 (before, after), "
                              f"got {self.climb_s!r}.")
         if self.beat_window_s <= self.peak_window_s:
