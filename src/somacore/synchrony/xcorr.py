@@ -652,14 +652,17 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
             yr2 = {p: spec.yrows(p, blk + spec.yext) for p in second}
         s0 = int(starts[w0]) - M
         L = int(starts[w1 - 1] - starts[w0]) + nl
-        # per-position partner sums (by step length: the last step may be shorter)
-        ys, iy = _buf(cache, ("ys", L), (P, L)), _buf(cache, ("iy", L), (P, L))
-        code = _buf(cache, ("code", L), (P, L), np.uint8)
-        nz = _buf(cache, ("nz", L), (P, L + 1), np.int64)
         if lagsrc is None:
+            # per-position partner sums (by step length: the last step may be shorter)
+            ys, iy = _buf(cache, ("ys", L), (P, L)), _buf(cache, ("iy", L), (P, L))
+            code = _buf(cache, ("code", L), (P, L), np.uint8)
+            nz = _buf(cache, ("nz", L), (P, L + 1), np.int64)
             rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
-        else:  # the same per-position sums, read from precomputed ones
-            lagsrc(sec, s0, ys, iy, code, nz)
+            lag_arrays = (ys, iy, code, nz)
+            t0j = dict.fromkeys(second, s0)
+        else:  # the same sums, read in place from precomputed ones
+            lag_arrays = lagsrc.arrays
+            t0j = {j: lagsrc.origin(j, s0) for j in second}
         a_c = acc[:nwc]
         c_c = cbuf[:nwc]
         for p in range(lpairs.shape[0]):
@@ -672,8 +675,8 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
                 slide_pair(spec.Xt, xr[i], spec.Yt, yr[j], B, adv, w0, _REFRESH_WIN,
                            state[p], t0 > 0, a_c)
                 np.fft.irfft(a_c.view(np.complex128), n=plan.nfft, axis=-1, out=c_c)
-            rows.run_pair(c_c, i, j, starts, s0, prep.sx, prep.sxx, prep.nbx, prep.ncx,
-                          ys, iy, code, nz, out.peak_r[p],
+            rows.run_pair(c_c, i, j, starts, t0j[j], prep.sx, prep.sxx, prep.nbx, prep.ncx,
+                          *lag_arrays, out.peak_r[p],
                           out.peak_lag[p], out.flags[p], w0,
                           None if out.cube is None else out.cube[p], half)
 

@@ -30,6 +30,7 @@ from somacore.synchrony.xcorr import (
     _result,
     _run_all,
     _slid,
+    _STEP_WIN,
     _Table,
     windowed_xcorr,
 )
@@ -134,13 +135,22 @@ class _Circular:
             return np.ascontiguousarray(np.concatenate([a, a[:, :W]], axis=1))
 
         xe, be, ce = ext(xc), ext(bad), ext(chg_c)
-        self.ys = np.zeros((P, N))
-        self.iy = np.zeros((P, N))
-        self.code = np.zeros((P, N), np.uint8)
+        ys = np.zeros((P, N))
+        iy = np.zeros((P, N))
+        code = np.zeros((P, N), np.uint8)
         nz = np.zeros((P, N + 1), np.int64)
         PearsonRows(W, plan.M, 0, 1).lagged(xe, be, ce, np.array(second, np.int64), 0,
-                                            self.ys, self.iy, self.code, nz)
-        del nz
+                                            ys, iy, code, nz)
+        # unrolled one pipeline step further, so that the positions a step of any
+        # rotation reads are one contiguous slice (no copies, no wrap); ``nz`` is the
+        # running count of unusable positions over the unrolled circle (run_pair only
+        # compares two of its entries)
+        ext_len = (_STEP_WIN - 1) * plan.S + 2 * plan.M + 1
+        ring = np.arange(N + ext_len) % N  # (a record shorter than a step wraps again)
+        self.ys, self.iy, self.code = (np.take(a, ring, axis=1) for a in (ys, iy, code))
+        del ys, iy, code, nz
+        self.nz = np.zeros((P, N + ext_len + 1), np.int64)
+        np.cumsum(self.code != 0, axis=1, out=self.nz[:, 1:])
         self.nA = N // g
         grids = (np.arange(self.nA, dtype=np.int64) * g,                  # m g
                  N - np.arange(self.nA, 0, -1, dtype=np.int64) * g)       # N - m g
@@ -167,23 +177,28 @@ class _Circular:
                 out[k][p] = np.where(after, self.sums[0][k][p, ia], self.sums[1][k][p, ib])
         return out
 
-    def partner(self, shifts: list[int]):
-        """A ``lagged`` stand-in reading the rotated people's per-position sums."""
-        N = self.N
+    def partner(self, shifts: list[int]) -> _Partners:
+        """The rotated people's per-position sums, as ``_run_range`` reads them."""
+        return _Partners(self, shifts)
 
-        def fill(people: np.ndarray, t0: int, ys: np.ndarray, iy: np.ndarray,
-                 code: np.ndarray, nz: np.ndarray) -> None:
-            L = ys.shape[1]
-            for p in people.tolist():
-                u = (t0 - shifts[p]) % N
-                n1 = min(L, N - u)  # up to the end of the record, then from its start
-                for dst, src in ((ys, self.ys), (iy, self.iy), (code, self.code)):
-                    dst[p, :n1] = src[p, u:u + n1]
-                    dst[p, n1:] = src[p, :L - n1]
-                nz[p, 0] = 0
-                np.cumsum(code[p] != 0, out=nz[p, 1:])
 
-        return fill
+class _Partners:
+    """Per-position partner sums of rotated people, read in place from :class:`_Circular`.
+
+    ``arrays`` stand for the ``ys, iy, code, nz`` of
+    :meth:`somacore._core._xcorr.PearsonRows.lagged`; :meth:`origin` gives the
+    ``t0`` to pass to ``run_pair`` for partner ``p`` at a step starting at ``s0``
+    (position ``s0`` of the rotated series is position ``(s0 - shift) mod N`` of
+    the unrolled circle).
+    """
+
+    def __init__(self, circ: _Circular, shifts: list[int]):
+        self.arrays = (circ.ys, circ.iy, circ.code, circ.nz)
+        self.N = circ.N
+        self.shifts = shifts
+
+    def origin(self, p: int, s0: int) -> int:
+        return s0 - (s0 - self.shifts[p]) % self.N
 
 
 class _ShiftEngine:
