@@ -180,7 +180,7 @@ def surrogate_test(
         windows by less than one step. The shared
         spectra take about ``n_people x N / g x (nfft / 2 + 1) x 16`` bytes
         (177 MB for 4 people x 1 h at 256 Hz with 30 s windows, 1 s step, ±5 s
-        lags, plus 47 MB of window statistics); above 1 GiB, or for designs
+        lags, plus 70 MB of window statistics); above 1 GiB, or for designs
         whose lag range is not a whole number of blocks, each surrogate is
         measured from scratch with the same quantised shifts.
     fs : float
@@ -242,37 +242,39 @@ def surrogate_test(
     else:
         raise ValueError(f"method must be 'circular_shift' or 'segment_shuffle', got {method!r}."
                          " For re-pairing across dyads use pseudo_pairs().")
+    # the observed value is the first task (measured alongside the surrogates)
     if method == "circular_shift" and isinstance(measure, XcorrMeasure):
-        obs, draws, one = _xcorr_shifts(X, measure, k, int(n), rng)
+        draws, one = _xcorr_shifts(X, measure, k, int(n), rng, int(n_jobs))
     else:
-        obs = np.asarray(measure(X), dtype=np.float64)
         # draw every surrogate's offsets / orders first (in order), so the null does
         # not depend on how many threads measure them
-        draws = [draw() for _ in range(int(n))]  # each builds its surrogate when measured
+        draws = [lambda: X] + [draw() for _ in range(int(n))]  # built when measured
 
         def one(build: Callable[[], np.ndarray]) -> np.ndarray:
             return np.asarray(measure(build()), dtype=np.float64)
 
-    if n_jobs == 1 or n == 1:
+    if n_jobs == 1:
         values = [one(d) for d in draws]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(int(n_jobs), int(n))) as pool:
+        with ThreadPoolExecutor(min(int(n_jobs), len(draws))) as pool:
             values = list(pool.map(one, draws))
-    null = np.stack(values)
+    obs = values[0]
+    null = np.stack(values[1:])
     p, eff, esd = _stats(obs, null, alternative, fisher_z)
     return SurrogateTest(observed=obs, null=null, p_value=p, effect=eff, effect_sd=esd,
                          method=method, fisher_z=fisher_z)
 
 
 def _xcorr_shifts(X: np.ndarray, measure: XcorrMeasure, min_shift: int, n: int,
-                  rng: np.random.Generator):
-    """Observed value, quantised shifts and the function measuring one shift.
+                  rng: np.random.Generator, n_jobs: int):
+    """Quantised shifts (zero first: the observed value) and the function measuring one.
 
     Shifts are whole multiples of the measure's step; the record's spectra are
-    computed once (:class:`somacore.synchrony.xcorr._ShiftEngine`) when they fit
-    the table budget, else each rotated array is measured from scratch.
+    computed once (:class:`somacore.synchrony.xcorr_shifts._ShiftEngine`, built
+    with ``n_jobs`` threads) when they fit the table budget, else each rotated
+    array is measured from scratch.
     """
     from somacore.synchrony.xcorr_shifts import _TABLE_BYTES, _ShiftEngine
 
@@ -283,20 +285,21 @@ def _xcorr_shifts(X: np.ndarray, measure: XcorrMeasure, min_shift: int, n: int,
         raise ValueError(f"no circular shift is a whole number of window steps ({q} samples) "
                          f"between min_shift_s and the record minus it ({min_shift}..."
                          f"{N - min_shift} samples): lower min_shift_s or use a longer record.")
-    draws = [[0] + [q * int(rng.integers(lo, hi + 1)) for _ in range(1, P)]
-             for _ in range(n)]
+    draws = [[0] * P] + [[0] + [q * int(rng.integers(lo, hi + 1)) for _ in range(1, P)]
+                         for _ in range(n)]
     size = _ShiftEngine.table_bytes(X, measure)
     if size is None or size > _TABLE_BYTES:
         def scratch(sh: list[int]) -> np.ndarray:
             return np.asarray(measure(_apply_shifts(X, sh[1:])), dtype=np.float64)
 
-        return np.asarray(measure(X), dtype=np.float64), draws, scratch
+        return draws, scratch
     eng = _ShiftEngine(X, measure)
+    eng.prepare(n_jobs)
 
     def shared(sh: list[int]) -> np.ndarray:
         return measure.reduce(eng.run(sh))
 
-    return measure.reduce(eng.run([0] * P)), draws, shared
+    return draws, shared
 
 
 def pseudo_pairs(dyads: Sequence[Any], measure: Callable[[np.ndarray], Any], *,

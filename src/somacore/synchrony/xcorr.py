@@ -659,7 +659,7 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
             nz = _buf(cache, ("nz", L), (P, L + 1), np.int64)
             rows.lagged(prep.xc, prep.bad, prep.chg, sec, s0, ys, iy, code, nz)
             lag_arrays = (ys, iy, code, nz)
-            t0j = dict.fromkeys(second, s0)
+            t0j = {j: (j, s0) for j in second}
         else:  # the same sums, read in place from precomputed ones
             lag_arrays = lagsrc.arrays
             t0j = {j: lagsrc.origin(j, s0) for j in second}
@@ -675,7 +675,8 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
                 slide_pair(spec.Xt, xr[i], spec.Yt, yr[j], B, adv, w0, _REFRESH_WIN,
                            state[p], t0 > 0, a_c)
                 np.fft.irfft(a_c.view(np.complex128), n=plan.nfft, axis=-1, out=c_c)
-            rows.run_pair(c_c, i, j, starts, t0j[j], prep.sx, prep.sxx, prep.nbx, prep.ncx,
+            jr, tj = t0j[j]  # partner's row in the per-position sums, and their origin
+            rows.run_pair(c_c, i, jr, starts, tj, prep.sx, prep.sxx, prep.nbx, prep.ncx,
                           *lag_arrays, out.peak_r[p],
                           out.peak_lag[p], out.flags[p], w0,
                           None if out.cube is None else out.cube[p], half)

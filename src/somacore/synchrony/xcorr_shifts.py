@@ -20,6 +20,7 @@ import numpy as np
 
 from somacore.synchrony._common import check_fs_sync, seconds, to_samples
 from somacore.synchrony.xcorr import (
+    _STEP_WIN,
     WindowedXcorr,
     XcorrSummary,
     _design,
@@ -30,7 +31,6 @@ from somacore.synchrony.xcorr import (
     _result,
     _run_all,
     _slid,
-    _STEP_WIN,
     _Table,
     windowed_xcorr,
 )
@@ -40,7 +40,7 @@ __all__ = ["XcorrMeasure"]
 #: largest shared spectrum table (bytes) for circular-shift surrogates of an
 #: :class:`XcorrMeasure`; beyond it every surrogate is measured from scratch
 #: (same result, slower). 4 people x 1 h at 256 Hz (30 s windows, 1 s step,
-#: ±5 s lags) need 177 MB, plus 47 MB of circular window statistics.
+#: ±5 s lags) need 177 MB, plus 70 MB of circular window statistics.
 _TABLE_BYTES = 1 << 30
 
 _SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(XcorrSummary) if f.name != "pairs")
@@ -135,12 +135,17 @@ class _Circular:
             return np.ascontiguousarray(np.concatenate([a, a[:, :W]], axis=1))
 
         xe, be, ce = ext(xc), ext(bad), ext(chg_c)
-        ys = np.zeros((P, N))
-        iy = np.zeros((P, N))
-        code = np.zeros((P, N), np.uint8)
-        nz = np.zeros((P, N + 1), np.int64)
-        PearsonRows(W, plan.M, 0, 1).lagged(xe, be, ce, np.array(second, np.int64), 0,
-                                            ys, iy, code, nz)
+        # per-position sums of the partners only (row r of these arrays: person second[r])
+        ns = len(second)
+        self.row = {p: r for r, p in enumerate(second)}
+        ys = np.zeros((ns, N))
+        iy = np.zeros((ns, N))
+        code = np.zeros((ns, N), np.uint8)
+        nz = np.zeros((ns, N + 1), np.int64)
+        sel = np.array(second, np.int64)
+        PearsonRows(W, plan.M, 0, 1).lagged(
+            np.ascontiguousarray(xe[sel]), np.ascontiguousarray(be[sel]),
+            np.ascontiguousarray(ce[sel]), np.arange(ns, dtype=np.int64), 0, ys, iy, code, nz)
         # unrolled one pipeline step further, so that the positions a step of any
         # rotation reads are one contiguous slice (no copies, no wrap); ``nz`` is the
         # running count of unusable positions over the unrolled circle (run_pair only
@@ -149,7 +154,7 @@ class _Circular:
         ring = np.arange(N + ext_len) % N  # (a record shorter than a step wraps again)
         self.ys, self.iy, self.code = (np.take(a, ring, axis=1) for a in (ys, iy, code))
         del ys, iy, code, nz
-        self.nz = np.zeros((P, N + ext_len + 1), np.int64)
+        self.nz = np.zeros((ns, N + ext_len + 1), np.int64)
         np.cumsum(self.code != 0, axis=1, out=self.nz[:, 1:])
         self.nA = N // g
         grids = (np.arange(self.nA, dtype=np.int64) * g,                  # m g
@@ -187,7 +192,7 @@ class _Partners:
 
     ``arrays`` stand for the ``ys, iy, code, nz`` of
     :meth:`somacore._core._xcorr.PearsonRows.lagged`; :meth:`origin` gives the
-    ``t0`` to pass to ``run_pair`` for partner ``p`` at a step starting at ``s0``
+    row and ``t0`` to pass to ``run_pair`` for partner ``p`` at a step starting at ``s0``
     (position ``s0`` of the rotated series is position ``(s0 - shift) mod N`` of
     the unrolled circle).
     """
@@ -196,9 +201,11 @@ class _Partners:
         self.arrays = (circ.ys, circ.iy, circ.code, circ.nz)
         self.N = circ.N
         self.shifts = shifts
+        self.row = circ.row
 
-    def origin(self, p: int, s0: int) -> int:
-        return s0 - (s0 - self.shifts[p]) % self.N
+    def origin(self, p: int, s0: int) -> tuple[int, int]:
+        """Row of partner ``p`` in ``arrays`` and the ``t0`` that reads it at ``s0``."""
+        return self.row[p], s0 - (s0 - self.shifts[p]) % self.N
 
 
 class _ShiftEngine:
@@ -244,6 +251,34 @@ class _ShiftEngine:
             c = self._local.cache = {}
         return c
 
+    def prepare(self, n_threads: int = 1) -> None:
+        """Build the shared statistics and spectrum table (once; the first run does it).
+
+        With ``n_threads > 1`` the two are built at the same time (their kernels
+        and FFTs release the GIL).
+        """
+        d, pl = self.d, self.d.plan
+        with self._lock:
+            if self.table is not None:
+                return
+            second = sorted(set(d.lpairs[:, 1].tolist()))
+
+            def circ() -> _Circular:
+                return _Circular(self.xc, self.bad, self.chg, self.X[d.people], pl,
+                                 self.first, second)
+
+            def table() -> _Table:
+                return _Table(self.xc, pl, list(range(d.people.size)))
+
+            if n_threads > 1:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(2) as pool:
+                    fc, ft = pool.submit(circ), pool.submit(table)
+                    self.circ, self.table = fc.result(), ft.result()
+            else:
+                self.circ, self.table = circ(), table()
+
     def run(self, shifts: Any) -> WindowedXcorr:
         """Result for people rotated by ``shifts`` samples (one per person in x)."""
         d = self.d
@@ -251,12 +286,7 @@ class _ShiftEngine:
         sh = [int(v) for v in np.asarray(shifts)[d.people]]
         if any(s % pl.g or not 0 <= s < pl.N for s in sh):
             raise ValueError(f"shifts must be multiples of {pl.g} samples in [0, {pl.N}).")
-        with self._lock:  # built once, by the first run
-            if self.table is None:
-                second = sorted(set(d.lpairs[:, 1].tolist()))
-                self.circ = _Circular(self.xc, self.bad, self.chg, self.X[d.people], pl,
-                                      self.first, second)
-                self.table = _Table(self.xc, pl, list(range(d.people.size)))
+        self.prepare()
         cache = self._cache()
         sums = self.circ.window_sums(sh, pl.starts, self.first)
         prep = _Prep(self.xc, self.bad, self.chg, pl, self.first, sums)
