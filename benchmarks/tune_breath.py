@@ -11,8 +11,10 @@ The procedure (the same for each cross-validation fold and for the shipped defau
     exhalation (an expiratory shoulder candidate);
   - ``shoulder_depth``: how shallow (prominence, fraction of the typical breath amplitude)
     such an interrupting trough must be to be merged into the breath;
-  - ``noise``: how far (multiple of the running 0.7-2 Hz level: cardiac residue and
-    spikes) the hysteresis must stay above the non-respiratory oscillations;
+  - ``balance``: the balance rule for the deeper interrupting troughs: the "breath" after
+    one is the rest of the interrupted exhalation when it rose less than ``balance`` x its
+    own fall (a tidal breath falls about as far as it rose); 0 turns the rule off, so the
+    search also decides whether the rule is used at all;
 
 - the objective: pooled F1 of the end-of-inspiration marks (one-to-one within +/-0.5 s) on
   the records of the fold only; ties broken by the higher F1 of the fold's worst record,
@@ -49,7 +51,7 @@ OUT = Path(__file__).resolve().parent / "results" / "breath_tuning.md"
 GRID: dict[str, tuple[float, ...]] = {
     "shoulder": (0.5, 0.6, 0.7),
     "shoulder_depth": (0.2, 0.3, 0.4, 0.5),
-    "noise": (2.0, 3.0, 4.0),
+    "balance": (0.0, 0.4, 0.5, 0.6, 0.7),
 }
 
 Key = tuple[float, ...]
@@ -160,7 +162,7 @@ def report(cv: dict, elapsed: float) -> str:
         "",
         "## Every grid point",
         "",
-        "| shoulder | shoulder_depth | noise | F1 A | worst A | F1 B | worst B | F1 all "
+        "| " + " | ".join(GRID) + " | F1 A | worst A | F1 B | worst B | F1 all "
         "| worst all |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
