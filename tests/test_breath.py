@@ -208,6 +208,69 @@ def test_expiratory_shoulder_merged_by_default():
     assert len(br2) > 1.8 * truth2.size
 
 
+def test_balance_rule_merges_deep_interrupted_exhalations():
+    # the exhalation stops at 0.5 of the inhalation (interrupted: 0.5 < the
+    # default ``shoulder`` 0.6) and a hump of 0.4 follows, deeper than
+    # ``shoulder_depth`` (0.3) x the breath amplitude, so the depth test keeps
+    # it; but the "breath" it starts rises 0.4 and falls 0.9 (0.44 < the
+    # default ``balance`` 0.5): the rest of the interrupted exhalation
+    x, truth = _shoulder_signal(50.0, hump=0.4, level=0.5)
+    off = segment_breaths(x, fs=50.0, sensor="belt", params=BreathParams(balance=0.0))
+    assert len(off) > 1.8 * truth.size
+    br = segment_breaths(x, fs=50.0, sensor="belt")
+    s = compare_events(br.peaks, truth, fs=50.0, tolerance_s=0.3)
+    assert s.f1 >= 0.98, s
+    assert np.median(br.exhale_amplitude) > 0.8            # down to the real trough
+    rows, _gaps, _sign = _run_reference(x, 50.0, "belt", "normal")
+    np.testing.assert_array_equal(np.c_[br.onsets, br.peaks, br.ends],
+                                  np.array([r[:3] for r in rows]))
+    cuts = np.sort(np.random.default_rng(5).integers(0, x.size, 25))
+    _same(_stream(x, 50.0, cuts, sensor="belt"), br)
+    # a hump that rises about as far as it falls is a breath: after an
+    # exhalation interrupted at 0.5, a breath rising 0.4 and falling 0.4 back
+    # to 0.5, then a full breath to 1 and down to 0 (three breaths per cycle)
+    rng = np.random.default_rng(2)
+    t_k, v_k, t = [], [], 0.0
+    for _ in range(20):
+        a, period = 1.0 + 0.05 * rng.standard_normal(), 9.0 + 0.5 * rng.standard_normal()
+        for ft, fv in ((0.0, 0.0), (0.15, 1.0), (0.3, 0.5), (0.45, 0.9), (0.6, 0.5),
+                       (0.75, 1.0)):
+            t_k.append(t + ft * period)
+            v_k.append(fv * a)
+        t += period
+    tt = np.arange(0.0, t, 1 / 50.0)
+    y = np.interp(tt, t_k, v_k) + 0.01 * rng.standard_normal(tt.size)
+    n_kept = len(segment_breaths(y, fs=50.0, sensor="belt"))
+    assert n_kept >= 3 * 20 - 2
+    # (a rule that merged balanced breaths too would lose one per cycle)
+    assert len(segment_breaths(y, fs=50.0, sensor="belt",
+                               params=BreathParams(balance=1.5))) <= n_kept - 15
+    # ... and after a complete exhalation the deep hump is never merged
+    y2, truth2 = _shoulder_signal(50.0, hump=0.4, level=0.0)
+    assert len(segment_breaths(y2, fs=50.0, sensor="belt")) > 1.8 * truth2.size
+
+
+def test_balance_rule_real_kernel_reference_stream():
+    # 4909 (fold B) has deep expiratory shoulders: the deferred decision is
+    # taken here (the result differs with the rule off), and kernel,
+    # reference and any chunking agree on it, across a gap
+    x, _ = marsh("4909", 150.0, start_s=180.0)
+    x = x.copy()
+    x[30000:30400] = np.nan
+    br = segment_breaths(x, fs=FS, sensor="impedance")
+    off = segment_breaths(x, fs=FS, sensor="impedance", params=BreathParams(balance=0.0))
+    assert len(br) < len(off)
+    rows, gaps, _sign = _run_reference(x, FS, "impedance", "normal")
+    np.testing.assert_array_equal(np.c_[br.onsets, br.peaks, br.ends],
+                                  np.array([r[:3] for r in rows]))
+    np.testing.assert_array_equal(br.quality, [r[7] for r in rows])
+    np.testing.assert_allclose(br.inhale_amplitude, [r[3] for r in rows], rtol=1e-12)
+    np.testing.assert_array_equal(br.gaps, np.array(gaps).reshape(-1, 2))
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        _same(_stream(x, FS, np.sort(rng.integers(0, x.size, 40)), sensor="impedance"), br)
+
+
 def test_noise_floor_keeps_cardiac_residue_out():
     # 0048: shallow fast breathing with cardiac spikes as tall as the breaths.
     # With the lower threshold (0.15) and no noise floor, the spikes' residue

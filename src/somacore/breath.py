@@ -63,7 +63,10 @@ Algorithm
    a trough that interrupts an exhalation (the breath fell less than
    ``shoulder`` of its inhalation) and is shallow (prominence below
    ``shoulder_depth`` x the typical amplitude) is an expiratory shoulder,
-   merged into the breath;
+   merged into the breath. A deeper trough that interrupts an exhalation is
+   decided at the next trough (``balance`` rule): when the "breath" it starts
+   rose less than ``balance`` x its own fall (a tidal breath falls about as
+   far as it rose), it is the rest of the exhalation and is merged too;
 4. each event is placed on a gentler low-pass (``place_hz``) of the signal,
    near the tracker's extremum shifted back by the detection filter's group
    delay (optionally, ``plateau`` > 0: on a flat top or bottom, the middle of
@@ -71,7 +74,8 @@ Algorithm
    off by default: on the tuning records it traded 8 ms of median timing
    error for 0.05 % of F1). A breath is decided when the next onset is
    confirmed: latency is the exhalation plus about ``threshold`` of the next
-   inhalation, the filter delay (~0.6 s) and the ``flat_s`` look-behind.
+   inhalation, the filter delay (~0.6 s) and the ``flat_s`` look-behind
+   (a breath held for the ``balance`` rule: about one breath more).
 
 Bad input: non-finite samples are gaps (filters restart after them, no breath
 spans one); a run of identical values of ``flat_s`` or more (flat, saturated
@@ -134,8 +138,10 @@ FS_MAX = 5_000.0
 class BreathParams:
     """Parameters of the breath segmenter, in seconds and Hz (converted per ``fs``).
 
-    Tuned on MARSH records 0005-1707 (the first 15 ids); see
-    ``benchmarks/accuracy_breath.py`` for held-out scores.
+    ``shoulder``, ``shoulder_depth`` and ``balance`` are chosen by a fixed grid
+    search on all 29 MARSH records (``benchmarks/tune_breath.py``); the other
+    fields were tuned on its first 15 records. ``benchmarks/accuracy_breath.py``
+    reports 2-fold cross-validated (out-of-fold) scores of that procedure.
 
     Attributes
     ----------
@@ -203,6 +209,17 @@ class BreathParams:
         a breath: the two are merged. A real breath returns near its onset
         level; a shoulder interrupts the exhalation half-way. Decided at the
         same point as ``merge`` (no extra latency).
+    balance : float
+        Balance rule for the deeper troughs that interrupt an exhalation (the
+        ``shoulder`` test holds, the ``shoulder_depth`` test does not); 0
+        turns it off. A tidal breath falls about as far as it rose (the
+        end-expiratory level is steady); when the "breath" after such a
+        trough rises less than ``balance`` x its own fall, it is the rest of
+        the interrupted exhalation (a deep expiratory shoulder, or an
+        inspiratory notch before the real end of inspiration), and the two
+        are one breath, which keeps the higher peak. Decided when the trough
+        after that "breath" is confirmed, so only these breaths come out
+        about one exhalation later.
     noise, noise_s, noise_cap : float
         Noise floor of the hysteresis: it never drops below ``noise`` x the
         running mean (time constant ``noise_s``) of |z - y|, the part of the
@@ -242,6 +259,7 @@ class BreathParams:
     plateau_ext_s: float = 1.5
     shoulder: float = 0.6
     shoulder_depth: float = 0.3
+    balance: float = 0.5
     noise: float = 3.0
     noise_s: float = 10.0
     noise_cap: float = 0.21
@@ -266,8 +284,8 @@ class BreathParams:
                                "learn_s", "auto_learn_s", "block_s", "flat_s", "span_s",
                                "apnea_s", "initial_period_s", "stall_min_s", "stall_max_s",
                                "stall_periods", "integrator_hz", "noise_s"),
-                     nonnegative=("merge", "plateau", "shoulder", "shoulder_depth", "noise",
-                                  "noise_cap"))
+                     nonnegative=("merge", "plateau", "shoulder", "shoulder_depth", "balance",
+                                  "noise", "noise_cap"))
         if not 0 < self.decay < 1 or not 0 <= self.floor < 1 or not self.threshold < 1:
             raise ValueError("BreathParams: need 0 < decay < 1, 0 <= floor < 1, threshold < 1.")
         if (self.block_s > self.learn_s
@@ -335,6 +353,7 @@ def _kernel_args(fs: float, sensor: str, polarity: str, params: BreathParams) ->
         plateau=0.0 if integrate else params.plateau, plateau_ext=n(params.plateau_ext_s),
         shoulder=params.shoulder, shoulder_depth=params.shoulder_depth, knoise=params.noise,
         nalpha=1.0 - math.exp(-1.0 / (params.noise_s * fs)), ncap=params.noise_cap,
+        balance=params.balance,
     )
 
 
@@ -350,7 +369,7 @@ def make_kernel(*, fs: float, sensor: str = "belt", polarity: str = "normal",
         a["decay"], a["stall_init"], a["stall_mult"], a["stall_min"], a["stall_max"],
         a["pause_frac"], a["flat_len"], a["span"], a["merge"],
         a["plateau"], a["plateau_ext"], a["shoulder"], a["shoulder_depth"], a["knoise"],
-        a["nalpha"], a["ncap"],
+        a["nalpha"], a["ncap"], a["balance"],
     )
 
 

@@ -109,6 +109,8 @@ cdef class BreathKernel:
     cdef int64_t plateau_ext
     cdef uint8_t h_q
     cdef double shoulder, shoulder_depth   # expiratory-shoulder merge rule
+    cdef double balance                    # balance rule (decided at the next trough)
+    cdef bint deferred                     # the held breath waits for the balance rule
     # noise floor of the hysteresis; cap = ncap x median amplitude, updated
     # with the amplitudes (a median per sample would cost more than the filters)
     cdef double knoise, nalpha, nz, ncap, cap
@@ -125,7 +127,7 @@ cdef class BreathKernel:
                   double stall_mult, int64_t stall_min, int64_t stall_max, double pause_frac,
                   int64_t flat_len, int64_t span, double merge, double plateau,
                   int64_t plateau_ext, double shoulder, double shoulder_depth,
-                  double knoise, double nalpha, double ncap):
+                  double knoise, double nalpha, double ncap, double balance):
         cdef int i
         cdef int64_t size = 1
         if (main_sos.shape[0] > MAX_SECTIONS or ref_sos.shape[0] > MAX_SECTIONS
@@ -162,6 +164,8 @@ cdef class BreathKernel:
         self.plateau_ext = plateau_ext
         self.shoulder = shoulder
         self.shoulder_depth = shoulder_depth
+        self.balance = balance
+        self.deferred = False
         self.knoise = knoise
         self.nalpha = nalpha
         self.ncap = ncap
@@ -525,12 +529,14 @@ cdef class BreathKernel:
     cdef void _track(self, int64_t k) noexcept nogil:
         cdef uint8_t f = self.rf[k & self.mask]
         cdef double v, zv = 0.0, z2 = 0.0, d, th
+        cdef bint interrupted
         cdef int64_t r, r2
         if f & F_GAP:
             if not self.in_gap:
                 self.in_gap = True
                 if self.held:
                     self._emit_held(k - 1)
+                self.deferred = False
                 if self.pend and self.mode == 2:
                     r = self._place(self.lo_i, False, k - 1, &zv)
                     self._emit(self.p_on, self.p_onz, self.p_pk, self.p_pkz, r, zv,
@@ -626,8 +632,12 @@ cdef class BreathKernel:
                     d = self.h_pkz - self.h_enz
                     if z2 - self.h_enz < d:
                         d = z2 - self.h_enz
+                    # an interrupted exhalation: the held breath fell less
+                    # than ``shoulder`` of its inhalation before this trough
+                    interrupted = self.h_pkz - self.h_enz < self.shoulder * (self.h_pkz
+                                                                             - self.h_onz)
                     if (d < self.merge * median_small(self.amps, NBUF)
-                            or (self.h_pkz - self.h_enz < self.shoulder * (self.h_pkz - self.h_onz)
+                            or (interrupted
                                 and d < self.shoulder_depth * median_small(self.amps, NBUF))):
                         self.p_on = self.h_on
                         self.p_onz = self.h_onz
@@ -636,6 +646,10 @@ cdef class BreathKernel:
                             self.p_pk = self.h_pk
                             self.p_pkz = self.h_pkz
                         self.held = False
+                    elif interrupted and self.balance > 0.0:
+                        # a deeper trough, but the exhalation was interrupted:
+                        # decided at the next trough (balance rule, below)
+                        self.deferred = True
                     else:
                         self._emit_held(k)
                 self.mode = 2
@@ -650,15 +664,31 @@ cdef class BreathKernel:
                 self.trough_i = self._place(self.lo_i, False, k, &self.trough_z)
                 self.trough_q = 0
                 if self.pend:
-                    self.held = True
-                    self.h_on = self.p_on
-                    self.h_onz = self.p_onz
-                    self.h_pk = self.p_pk
-                    self.h_pkz = self.p_pkz
-                    self.h_en = self.trough_i
-                    self.h_enz = self.trough_z
-                    self.h_q = self.p_q
-                    self.pend = False
+                    if self.deferred:
+                        # balance rule: a tidal breath falls about as far as it
+                        # rose; the "breath" after an interrupted exhalation
+                        # that rose less than ``balance`` x its fall is the
+                        # rest of that exhalation: one breath, higher peak
+                        self.deferred = False
+                        if self.p_pkz - self.p_onz < self.balance * (self.p_pkz - self.trough_z):
+                            if self.p_pkz > self.h_pkz:
+                                self.h_pk = self.p_pk
+                                self.h_pkz = self.p_pkz
+                            self.h_en = self.trough_i
+                            self.h_enz = self.trough_z
+                            self.pend = False
+                        else:
+                            self._emit_held(k)
+                    if self.pend:
+                        self.held = True
+                        self.h_on = self.p_on
+                        self.h_onz = self.p_onz
+                        self.h_pk = self.p_pk
+                        self.h_pkz = self.p_pkz
+                        self.h_en = self.trough_i
+                        self.h_enz = self.trough_z
+                        self.h_q = self.p_q
+                        self.pend = False
                 self.mode = 1
                 self.hi_v = v
                 self.hi_i = k

@@ -63,7 +63,8 @@ def _settle(sec: list[float], x: float) -> tuple[float, float, float]:
 def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay, ref_delay,
                       half, learn, block, lag, frac, floor, decay, stall_init, stall_mult,
                       stall_min, stall_max, pause_frac, flat_len, span, merge, plateau,
-                      plateau_ext, shoulder, shoulder_depth, knoise, nalpha, ncap):
+                      plateau_ext, shoulder, shoulder_depth, knoise, nalpha, ncap,
+                      balance=0.0):
     """Segment ``x``; returns ``(rows, gaps, sign)``.
 
     ``rows`` is a list of ``(onset, peak, end, amp_in, amp_out, pause_in, pause_out,
@@ -260,6 +261,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
     trough_q = 0
     pend = False
     held = None
+    deferred = False   # held breath waits for the balance rule (next trough)
     p_on = p_pk = 0
     p_onz = p_pkz = 0.0
     p_q = 0
@@ -348,6 +350,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 if held is not None:
                     emit(*held, k - 1)
                     held = None
+                deferred = False
                 if pend and mode == 2:
                     r, rz_ = place(lo_i, False, k - 1)
                     emit(p_on, p_onz, p_pk, p_pkz, r, rz_, p_q | Q_TRUNC_END, k - 1)
@@ -424,15 +427,20 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                     # an expiratory shoulder: the held breath fell less than
                     # ``shoulder`` of its inhalation before this shallow trough
                     d = min(h_pkz - h_enz, z_pk - h_enz)
+                    interrupted = h_pkz - h_enz < shoulder * (h_pkz - h_onz)
                     if (d < merge * _median(amps)
-                            or (h_pkz - h_enz < shoulder * (h_pkz - h_onz)
-                                and d < shoulder_depth * _median(amps))):
+                            or (interrupted and d < shoulder_depth * _median(amps))):
                         p_on, p_onz, p_q = h_on, h_onz, h_q
                         if h_pkz >= z_pk:
                             p_pk, p_pkz = h_pk, h_pkz
+                        held = None
+                    elif interrupted and balance > 0.0:
+                        # deeper trough, but the exhalation was interrupted:
+                        # decided at the next trough (the balance rule below)
+                        deferred = True
                     else:
                         emit(*held, k)
-                    held = None
+                        held = None
                 mode = 2
                 lo_v = v
                 lo_i = k
@@ -445,7 +453,22 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 trough_i, trough_z = place(lo_i, False, k)
                 trough_q = 0
                 if pend:
-                    held = (p_on, p_onz, p_pk, p_pkz, trough_i, trough_z, p_q)
+                    if deferred:
+                        # balance rule: a tidal breath falls about as far as it
+                        # rose; the "breath" after an interrupted exhalation
+                        # that rose less than ``balance`` x its fall is the
+                        # rest of that exhalation: one breath, higher peak
+                        deferred = False
+                        if p_pkz - p_onz < balance * (p_pkz - trough_z):
+                            h_on, h_onz, h_pk, h_pkz, _h_en, _h_enz, h_q = held
+                            if p_pkz > h_pkz:
+                                h_pk, h_pkz = p_pk, p_pkz
+                            held = (h_on, h_onz, h_pk, h_pkz, trough_i, trough_z, h_q)
+                        else:
+                            emit(*held, k)
+                            held = (p_on, p_onz, p_pk, p_pkz, trough_i, trough_z, p_q)
+                    else:
+                        held = (p_on, p_onz, p_pk, p_pkz, trough_i, trough_z, p_q)
                     pend = False
                 mode = 1
                 hi_v = v
