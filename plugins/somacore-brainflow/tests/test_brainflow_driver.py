@@ -195,6 +195,21 @@ def test_lost_packets_chunk_by_chunk(recorded):
     assert np.count_nonzero(np.diff(seq) == 2) == 2 and set(np.diff(seq)) == {1, 2}
 
 
+def test_waits_poll_s_after_every_read(recorded):
+    # each read empties the board's buffer, so the driver waits after data too
+    board = LossyBoard(_lossy_data(recorded, 300), [100, 0, 37, 0, 0, 163])
+    drv = BrainFlowDriver(SYNTH, kinds=("ecg",), timeout_s=0.05, poll_s=0.002,
+                          shim_factory=lambda bid, ip: board)
+    waits = []
+    rule = drv._wait_s
+    drv._wait_s = lambda got: waits.append((len(got), rule(got))) or waits[-1][1]
+    with pytest.raises(ConnectionError, match="sent no data"):
+        list(drv.chunks())
+    drv.close()
+    assert [n for n, _ in waits[:6]] == [1, 0, 1, 0, 0, 1]  # one ecg chunk per data read
+    assert all(w == 0.002 for _, w in waits)
+
+
 def test_playback_board_is_the_replay_twin(recorded, tmp_path):
     f = tmp_path / "synthetic.csv"
     DataFilter.write_file(recorded, str(f), "w")

@@ -320,6 +320,33 @@ def test_irregular_rr_stream_is_events_with_their_times():
     assert drv.gaps == []
 
 
+def test_waits_only_after_an_empty_pull(ecg):
+    # a backlog is drained at full speed: after a pull with data the next pull follows at
+    # once (the async loop yields for 0 s), after an empty pull it waits poll_s
+    name = _unique("wait")
+    outlet = _outlet(name)
+
+    class Idle(pylsl.StreamInlet):  # every third pull finds nothing waiting
+        calls = 0
+
+        def pull_chunk(self, timeout=0.0, max_samples=1024, dest_obj=None):
+            self.calls += 1
+            if self.calls % 3 == 0:
+                return [], []
+            return super().pull_chunk(timeout=timeout, max_samples=max_samples)
+
+    drv = LslDriver(name, duration_s=0.5, poll_s=0.01, max_chunk_s=0.05, inlet_factory=Idle)
+    waits = []
+    rule = drv._wait_s
+    drv._wait_s = lambda got: waits.append((len(got), rule(got))) or waits[-1][1]
+    Pusher(outlet, ecg[:180, None], pylsl.local_clock()).start()
+    got = list(drv.chunks())
+    drv.close()
+    assert sum(c.n for c in got) == 180
+    assert any(n for n, _ in waits) and any(not n for n, _ in waits)
+    assert all(w == (0.0 if n else 0.01) for n, w in waits)
+
+
 def test_silent_source_is_a_connection_error_and_close_is_idempotent():
     name = _unique("silent")
     outlet = _outlet(name)

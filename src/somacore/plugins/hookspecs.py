@@ -75,6 +75,9 @@ def somacore_register_drivers(register: Callable[..., None]) -> None:
     so pipelines are testable without hardware. Keep decoding (bytes ->
     samples) in pure functions separate from the transport and test them on
     recorded frames. Check a driver with :func:`somacore.testing.check_driver`.
+    A driver that polls a buffering device library can subclass
+    :class:`somacore.drivers.PollingDriver`, which writes ``chunks()`` and
+    ``achunks()`` from its ``_open()``, ``_read()`` and wait rule.
     """
 
 

@@ -43,14 +43,13 @@ drift between the board's crystal and the host clock is not corrected
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from somacore.drivers.gaps import DriverGap
+from somacore.drivers import DriverGap, PollingDriver
 from somacore.plugins.types import Chunk, StreamInfo
 
 __all__ = ["DEFAULT_KINDS", "BrainFlowDriver", "BrainFlowGap", "streams_for_board"]
@@ -143,7 +142,7 @@ def streams_for_board(board_id: int, *, preset: int = 0, kinds: Sequence[str] = 
     return infos, [r for _, _, r in wanted.values()], descr
 
 
-class BrainFlowDriver:
+class BrainFlowDriver(PollingDriver):
     """Live chunks from a BrainFlow board (the synthetic board needs no hardware).
 
     Parameters
@@ -159,7 +158,8 @@ class BrainFlowDriver:
     kinds, rows
         Streams to produce; see :func:`streams_for_board`.
     poll_s : float
-        Pause between reads of the board's buffer.
+        Pause after every read of the board's buffer (BrainFlow hands over
+        all it holds at once, so the next read waits).
     timeout_s : float
         No data for this long: ``chunks()`` raises ``ConnectionError`` (the
         playback board ends cleanly instead: its file is done).
@@ -181,8 +181,6 @@ class BrainFlowDriver:
     duplicates : int
         Duplicate samples dropped.
     """
-
-    blocking = True
 
     def __init__(self, board_id: int = -1, *, params: Mapping[str, Any] | None = None,
                  preset: str = "default", kinds: Sequence[str] = DEFAULT_KINDS,
@@ -222,8 +220,6 @@ class BrainFlowDriver:
         self.name = name
         self._factory = shim_factory
         self._shim: Any = None
-        self._closed = False
-        self._ended = False
         self.gaps: list[BrainFlowGap] = []
         self.duplicates = 0
         self.clock_offset_s = 0.0  # host timestamp minus crystal time, last sample read
@@ -242,8 +238,6 @@ class BrainFlowDriver:
 
     # ------------------------------------------------------------------ board
     def _open(self) -> None:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed; create a new driver")
         if self._shim is not None:
             return
         bs = _brainflow()
@@ -271,7 +265,7 @@ class BrainFlowDriver:
 
     def close(self) -> None:
         """Stop the stream and release the board (safe to call twice)."""
-        self._closed = True
+        super().close()
         shim, self._shim = self._shim, None
         if shim is None:
             return
@@ -367,27 +361,6 @@ class BrainFlowDriver:
         self._index += n
         return out
 
-    def chunks(self) -> Iterator[Chunk]:
-        """Read the board until ``duration_s``, :meth:`close` or a failure."""
-        self._open()
-        while True:
-            got = self._read()
-            if got is None:
-                return
-            yield from got
-            if self._ended:
-                return
-            time.sleep(self.poll_s)
-
-    async def achunks(self) -> AsyncIterator[Chunk]:
-        """Async twin of :meth:`chunks` (reads are non-blocking; waits are awaited)."""
-        self._open()
-        while True:
-            got = self._read()
-            if got is None:
-                return
-            for c in got:
-                yield c
-            if self._ended:
-                return
-            await asyncio.sleep(self.poll_s)
+    def _wait_s(self, got: list[Chunk]) -> float:
+        """Pause ``poll_s`` after every read: each read empties the board's buffer."""
+        return self.poll_s

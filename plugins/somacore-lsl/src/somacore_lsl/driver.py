@@ -51,14 +51,13 @@ tolerance, so samples are never silently placed at the wrong time.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from somacore.drivers.gaps import DriverGap
+from somacore.drivers import DriverGap, PollingDriver
 from somacore.plugins.types import Chunk, StreamInfo
 
 from somacore_lsl.metadata import LslLayout, layout_from_xml, parse_info_xml
@@ -105,7 +104,7 @@ def describe_streams(wait_s: float = 1.0) -> list[str]:
     return sorted(out)
 
 
-class LslDriver:
+class LslDriver(PollingDriver):
     """Live chunks from one LSL stream (an outlet anywhere on the network).
 
     Parameters
@@ -161,8 +160,6 @@ class LslDriver:
         The stream's full LSL description.
     """
 
-    blocking = True
-
     def __init__(self, stream: str | None = None, *, type: str | None = None,
                  source_id: str | None = None, predicate: str | None = None,
                  resolve_timeout_s: float = 5.0, timeout_s: float = 5.0,
@@ -202,8 +199,6 @@ class LslDriver:
         self.correction_interval_s = float(correction_interval_s)
         self.gaps: list[LslGap] = []
         self.time_correction_s = 0.0
-        self._closed = False
-        self._ended = False
         self._opened = False
         self._seq = 0
         self._index = 0  # regular streams: samples delivered or lost so far
@@ -257,8 +252,6 @@ class LslDriver:
 
     # ------------------------------------------------------------------ inlet
     def _open(self) -> None:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed; create a new driver")
         if self._opened:
             return
         pylsl = _pylsl()
@@ -290,7 +283,7 @@ class LslDriver:
 
     def close(self) -> None:
         """Close the inlet (safe to call twice)."""
-        self._closed = True
+        super().close()
         inlet, self._inlet = getattr(self, "_inlet", None), None
         if inlet is None:
             return
@@ -379,29 +372,3 @@ class LslDriver:
                 self._index >= math.ceil(self.duration_s * self.fs - 1e-9):
             self._ended = True  # exactly duration_s read: do not wait for more
         return out
-
-    def chunks(self) -> Iterator[Chunk]:
-        """Read the stream until ``duration_s``, :meth:`close` or a failure."""
-        self._open()
-        while True:
-            got = self._read()
-            if got is None:
-                return
-            yield from got
-            if self._ended:
-                return
-            if not got:
-                time.sleep(self.poll_s)
-
-    async def achunks(self) -> AsyncIterator[Chunk]:
-        """Async twin of :meth:`chunks` (pulls never block; waits are awaited)."""
-        self._open()
-        while True:
-            got = self._read()
-            if got is None:
-                return
-            for c in got:
-                yield c
-            if self._ended:
-                return
-            await asyncio.sleep(0 if got else self.poll_s)
