@@ -55,8 +55,11 @@ Algorithm
    much above it. The threshold is learnt from the first ``learn_s`` seconds
    (median range of ``block_s`` blocks), which are then replayed so no breath
    at the start is lost. After ``stall_periods`` median breath periods without
-   an extremum the threshold decays (shallower breathing), never below
-   ``floor`` of the typical amplitude, so an apnoea is not filled with noise.
+   a breath found (emitted) the typical amplitude decays (shallower breathing,
+   or a median learnt on a transient), never below ``floor`` of the median,
+   so an apnoea is not filled with noise; each breath found undoes one step.
+   The threshold, the noise cap and the merge/shoulder depths all scale with
+   this typical amplitude, so none of them stays stale during a stall.
    A noise floor keeps the threshold above ``noise`` x the running mean of the
    0.7-2 Hz band (cardiac residue), up to ``noise_cap`` x the typical amplitude;
 3. a breath-level decision on each trough, when the next peak is confirmed:
@@ -162,9 +165,15 @@ class BreathParams:
         breaths between deep ones on clean signals, the floor keeps it above
         the cardiac oscillations on noisy ones.
     floor, decay, stall_periods, stall_min_s, stall_max_s : float
-        Without an extremum for ``stall_periods`` median breath periods
-        (clamped to ``[stall_min_s, stall_max_s]``), the amplitude reference
-        is multiplied by ``decay``, never below ``floor`` of its last value.
+        Without a breath found (emitted) for ``stall_periods`` median breath
+        periods (clamped to ``[stall_min_s, stall_max_s]``), the typical
+        amplitude (the median of the last 8, which scales the threshold, the
+        noise cap and the merge and shoulder depths) is multiplied by
+        ``decay``, never below ``floor`` of the median; each breath found
+        undoes one step. Extrema alone do not stop the clock: after a
+        transient in the learning window inflated the median, every trough
+        looked like a shallow shoulder of one held breath and no breath came
+        out for minutes (MARSH 2655 with ``shoulder_depth=0.5``).
     initial_period_s : float
         Breath period assumed before the first breaths.
     learn_s, block_s : float

@@ -98,7 +98,15 @@ cdef class BreathKernel:
     cdef int64_t stall
     cdef int mode
     cdef double hi_v, lo_v, trough_z
-    cdef int64_t hi_i, lo_i, on_i, seg0, last_ext, trough_i
+    cdef int64_t hi_i, lo_i, on_i, seg0, trough_i
+    # the stall clock: the last breath emitted (or decay step, or segment start);
+    # extrema alone do not count, so a chain of troughs merged into one held
+    # breath (a stale typical amplitude) cannot hold it back
+    cdef int64_t last_br
+    # typical amplitude = median of the last 8 amplitudes x scale; every
+    # amplitude-relative rule (threshold, noise cap, merge and shoulder depth,
+    # plateau) uses it, so all of them decay during a stall and recover together
+    cdef double typ
     cdef bint pend, in_gap
     cdef int64_t p_on, p_pk
     cdef double p_onz, p_pkz
@@ -111,8 +119,8 @@ cdef class BreathKernel:
     cdef double shoulder, shoulder_depth   # expiratory-shoulder merge rule
     cdef double balance                    # balance rule (decided at the next trough)
     cdef bint deferred                     # the held breath waits for the balance rule
-    # noise floor of the hysteresis; cap = ncap x median amplitude, updated
-    # with the amplitudes (a median per sample would cost more than the filters)
+    # noise floor of the hysteresis; cap = ncap x typical amplitude, updated
+    # with it (a median per sample would cost more than the filters)
     cdef double knoise, nalpha, nz, ncap, cap
     cdef int64_t dd                        # delay of y behind z (samples)
     # --- outputs ---
@@ -343,9 +351,10 @@ cdef class BreathKernel:
             self.amps[i] = amp0
             self.ttots[i] = <double> self.stall_init
         self.apos = 0
-        self.thr = self.frac * amp0
-        self.cap = self.ncap * amp0
         self.scale = 1.0
+        self.typ = amp0
+        self.thr = self.frac * self.typ
+        self.cap = self.ncap * self.typ
         self.stall = self.stall_init
         self.learnt = True
         return True
@@ -447,7 +456,7 @@ cdef class BreathKernel:
         if self.plateau > 0.0:
             # a flat top (or bottom): take the middle of the samples within
             # plateau x typical amplitude of the extremum, not one of its edges
-            lim = self.plateau * median_small(self.amps, NBUF)
+            lim = self.plateau * self.typ
             lo = best
             lo_end = _max3(self.seg0, k - self.span, best - self.plateau_ext)
             while lo - 1 >= lo_end and fabs(self.sgn * self.rz[(lo - 1) & self.mask] - bv) <= lim:
@@ -508,13 +517,16 @@ cdef class BreathKernel:
             self.scale = self.scale / self.decay
             if self.scale > 1.0:
                 self.scale = 1.0
-            self.thr = self.frac * med_a * self.scale
-            self.cap = self.ncap * med_a
+            self.typ = med_a * self.scale
+            self.thr = self.frac * self.typ
+            self.cap = self.ncap * self.typ
             self.stall = <int64_t> (self.stall_mult * med_t)
             if self.stall < self.stall_min:
                 self.stall = self.stall_min
             if self.stall > self.stall_max:
                 self.stall = self.stall_max
+        # a breath was found: the stall clock restarts
+        self.last_br = k
         r.on = on
         r.pk = pk
         r.en = en
@@ -559,20 +571,26 @@ cdef class BreathKernel:
             self.hi_i = k
             self.lo_i = k
             self.on_i = k
-            self.last_ext = k
+            self.last_br = k
             self.trough_i = -1
             self.pend = False
             return
-        if k - self.last_ext > self.stall:
-            # no extremum for a while: the breaths may have become shallower
-            # than the threshold; lower it, but never below floor_ x the
-            # threshold of the typical amplitude (an apnoea must not turn
-            # noise into breaths). The amplitudes themselves are not touched,
-            # so a noise "breath" cannot drag the floor down with it.
-            self.last_ext = k
+        if k - self.last_br > self.stall:
+            # no breath found for a while: the breaths may have become
+            # shallower than the threshold (no extremum), or the typical
+            # amplitude is stale (learnt on a transient: every trough then
+            # looks like a shoulder of one endless breath, merged); lower the typical
+            # amplitude, so the threshold, the noise cap and the merge and
+            # shoulder depths with it, but never below floor_ of the median
+            # (an apnoea must not turn noise into breaths). The amplitudes
+            # themselves are not touched, so a noise "breath" cannot drag the
+            # floor down with it; each breath found undoes one step.
+            self.last_br = k
             if self.scale * self.decay >= self.floor_:
                 self.scale = self.scale * self.decay
-                self.thr = self.frac * median_small(self.amps, NBUF) * self.scale
+                self.typ = median_small(self.amps, NBUF) * self.scale
+                self.thr = self.frac * self.typ
+                self.cap = self.ncap * self.typ
         # the hysteresis never goes below knoise x the noise floor, and the
         # floor never raises it above ncap x the typical amplitude (fast
         # breathing is itself in the noise band)
@@ -601,7 +619,6 @@ cdef class BreathKernel:
                 self.mode = 2
                 self.lo_v = v
                 self.lo_i = k
-                self.last_ext = k
             elif v > self.lo_v + th:
                 self.trough_i = self._place(self.lo_i, False, k, &self.trough_z)
                 # rising from the segment's first sample: the real trough is in
@@ -610,7 +627,6 @@ cdef class BreathKernel:
                 self.mode = 1
                 self.hi_v = v
                 self.hi_i = k
-                self.last_ext = k
         elif self.mode == 1:
             if v > self.hi_v:
                 self.hi_v = v
@@ -636,9 +652,8 @@ cdef class BreathKernel:
                     # than ``shoulder`` of its inhalation before this trough
                     interrupted = self.h_pkz - self.h_enz < self.shoulder * (self.h_pkz
                                                                              - self.h_onz)
-                    if (d < self.merge * median_small(self.amps, NBUF)
-                            or (interrupted
-                                and d < self.shoulder_depth * median_small(self.amps, NBUF))):
+                    if (d < self.merge * self.typ
+                            or (interrupted and d < self.shoulder_depth * self.typ)):
                         self.p_on = self.h_on
                         self.p_onz = self.h_onz
                         self.p_q = self.h_q
@@ -655,7 +670,6 @@ cdef class BreathKernel:
                 self.mode = 2
                 self.lo_v = v
                 self.lo_i = k
-                self.last_ext = k
         else:
             if v < self.lo_v:
                 self.lo_v = v
@@ -692,7 +706,6 @@ cdef class BreathKernel:
                 self.mode = 1
                 self.hi_v = v
                 self.hi_i = k
-                self.last_ext = k
 
     cdef inline void _final(self, int64_t t) noexcept nogil:
         # sample t's flag is final: gap bookkeeping, learning, tracking

@@ -20,9 +20,13 @@ Algorithm (see :mod:`somacore.breath` for the user-facing description):
 3. a hysteresis extremum tracker on ``sign * y``, run ``lag`` samples behind
    the input so flat runs are known before it reads them: a maximum is a
    peak once the signal has fallen ``thr`` below it, a minimum a trough once
-   it has risen ``thr`` above it; ``thr = frac * median(last 8 amplitudes)``,
-   scaled by ``decay`` (never below ``floor``) after every
-   ``stall`` (2 median breath periods) without an extremum;
+   it has risen ``thr`` above it; ``thr = frac * typ``, where the typical
+   amplitude ``typ`` is the median of the last 8 amplitudes times ``scale``;
+   ``scale`` is multiplied by ``decay`` (never below ``floor``) after every
+   ``stall`` (2 median breath periods) without a breath emitted (extrema
+   alone do not count: troughs merged into one held breath found none), and
+   divided by it (up to 1) for each breath emitted. ``typ`` also scales the
+   noise cap, the merge and shoulder depths and the plateau;
 4. each extremum is placed on ``z`` near the tracker's extremum shifted back by
    the detection filter's delay (with ``plateau`` > 0, at the middle of a flat
    extremum); a breath (onset trough, peak, next trough) is held until the
@@ -246,8 +250,9 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
     # ---------------- tracker -----------------------------------------------
     amps = [amp0] * NBUF
     ttots = [float(stall_init)] * NBUF
-    thr = frac * amp0
     scale = 1.0
+    typ = amp0            # median(amps) * scale, the typical amplitude
+    thr = frac * typ
     stall = stall_init
     rows = []
     mode = 0
@@ -255,7 +260,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
     hi_i = lo_i = 0
     on_i = 0
     seg0 = 0
-    last_ext = 0
+    last_br = 0          # the stall clock: last breath emitted, decay step or segment start
     trough_i = -1
     trough_z = 0.0
     trough_q = 0
@@ -286,7 +291,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
         if plateau > 0.0:
             # a flat top (or bottom): take the middle of the samples within
             # plateau x typical amplitude of the extremum, not one of its edges
-            lim = plateau * _median(amps)
+            lim = plateau * typ
             lo = best
             lo_end = max(seg0, k - span, best - plateau_ext)
             while lo - 1 >= lo_end and abs(sgn * zv[lo - 1] - bv) <= lim:
@@ -302,7 +307,7 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
         return r, bv
 
     def emit(on, onz, pk, pkz, en, enz, q, k):
-        nonlocal thr, stall, scale
+        nonlocal thr, stall, scale, typ, last_br
         if pk <= on:
             pk = on + 1
         if en <= pk:
@@ -339,8 +344,10 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             scale = scale / decay
             if scale > 1.0:
                 scale = 1.0
-            thr = frac * med_a * scale
+            typ = med_a * scale
+            thr = frac * typ
             stall = min(max(int(stall_mult * med_t), stall_min), stall_max)
+        last_br = k            # a breath was found: the stall clock restarts
         rows.append((on, pk, en, ain, aout, pin, pout, q))
 
     for k in range(start, n):
@@ -366,20 +373,24 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
             seg0 = k
             hi_v = lo_v = v
             hi_i = lo_i = on_i = k
-            last_ext = k
+            last_br = k
             trough_i = -1
             pend = False
             continue
-        # stalled: lower the threshold (never below floor * typical amplitude)
-        if k - last_ext > stall:
-            last_ext = k
+        # no breath found for a stall: lower the typical amplitude (the
+        # threshold, noise cap, merge and shoulder depths with it), never below
+        # floor x the median amplitude: the breaths got shallower, or the
+        # median is stale (learnt on a transient: every trough merged)
+        if k - last_br > stall:
+            last_br = k
             if scale * decay >= floor:
                 scale = scale * decay
-                thr = frac * _median(amps) * scale
+                typ = _median(amps) * scale
+                thr = frac * typ
         # the hysteresis never goes below knoise x the noise floor, and the
         # floor never raises it above ncap x the typical amplitude
         th = knoise * nz
-        d = ncap * _median(amps)
+        d = ncap * typ
         if th > d:
             th = d
         if thr > th:
@@ -400,7 +411,6 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 mode = 2
                 lo_v = v
                 lo_i = k
-                last_ext = k
             elif v > lo_v + th:
                 trough_i, trough_z = place(lo_i, False, k)
                 # rising from the segment's first sample: the real trough is in
@@ -409,7 +419,6 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 mode = 1
                 hi_v = v
                 hi_i = k
-                last_ext = k
         elif mode == 1:
             if v > hi_v:
                 hi_v = v
@@ -428,8 +437,8 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                     # ``shoulder`` of its inhalation before this shallow trough
                     d = min(h_pkz - h_enz, z_pk - h_enz)
                     interrupted = h_pkz - h_enz < shoulder * (h_pkz - h_onz)
-                    if (d < merge * _median(amps)
-                            or (interrupted and d < shoulder_depth * _median(amps))):
+                    if (d < merge * typ
+                            or (interrupted and d < shoulder_depth * typ)):
                         p_on, p_onz, p_q = h_on, h_onz, h_q
                         if h_pkz >= z_pk:
                             p_pk, p_pkz = h_pk, h_pkz
@@ -444,7 +453,6 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 mode = 2
                 lo_v = v
                 lo_i = k
-                last_ext = k
         else:
             if v < lo_v:
                 lo_v = v
@@ -473,7 +481,6 @@ def segment_reference(x, *, fs, sign, integrate, leak, main_sos, ref_sos, delay,
                 mode = 1
                 hi_v = v
                 hi_i = k
-                last_ext = k
     if held is not None:
         emit(*held, n - 1)
     if pend and mode == 2 and not in_gap:
