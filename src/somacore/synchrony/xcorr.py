@@ -615,6 +615,10 @@ def _run_range(prep: _Prep, plan: _Plan, lpairs: np.ndarray, rows, out: _Out,
     Per step: the new block spectra of every person (once), then per pair the
     sliding spectral sums, one inverse FFT per window and the Pearson rows with
     their peaks; the pair's rows of a step stay in cache between the three.
+    ``lagsrc``: None (the partners' per-position sums are computed per step), or
+    an object whose ``arrays`` hold them for the whole record and whose
+    ``origin(j, s0)`` gives partner ``j``'s row and the ``t0`` that reads a step
+    starting at ``s0`` (the surrogate engine's rotated partners).
     """
     from somacore._core._xcorr import slide_pair, slide_pair_packed
 
