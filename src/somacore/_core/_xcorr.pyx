@@ -299,6 +299,15 @@ cdef inline void _cross_slide(double* o, const double* prev, const double* xn,
         o[f + 1] = prev[f + 1] + (pim - qi)
 
 
+cdef inline bint _summed_directly(Py_ssize_t w, Py_ssize_t t, Py_ssize_t refresh,
+                                  bint has_state, Py_ssize_t B, Py_ssize_t adv) noexcept nogil:
+    # The sliding schedule of slide_pair and slide_pair_packed: window w (the t-th of
+    # this call) is summed from its blocks when its index is a multiple of refresh
+    # (bounded drift; the same windows whatever the split into calls), when there is
+    # no previous window to slide from, or when sliding would touch as many blocks.
+    return w % refresh == 0 or (t == 0 and not has_state) or B <= 2 * adv
+
+
 def slide_pair(const double[:, ::1] Xt, const int64_t[::1] xrow, const double[:, ::1] Yt,
                const int64_t[::1] yrow, Py_ssize_t B, Py_ssize_t adv, Py_ssize_t w0,
                Py_ssize_t refresh, double[::1] state, bint has_state, double[:, ::1] out):
@@ -324,7 +333,7 @@ def slide_pair(const double[:, ::1] Xt, const int64_t[::1] xrow, const double[:,
         for t in range(nw):
             o = &out[t, 0]
             kb = (t + 1) * adv
-            if (w0 + t) % refresh == 0 or (t == 0 and not has_state) or B <= 2 * adv:
+            if _summed_directly(w0 + t, t, refresh, has_state, B, adv):
                 for f in range(n2):
                     o[f] = 0.0
                 for k in range(kb, kb + B):
@@ -400,7 +409,7 @@ def slide_pair_packed(const double[:, ::1] Xt, const int64_t[::1] xrow,
         for t in range(nw):
             o = &out[t, 0]
             kb = (t + 1) * adv
-            if (w0 + t) % refresh == 0 or (t == 0 and not has_state) or B <= 2 * adv:
+            if _summed_directly(w0 + t, t, refresh, has_state, B, adv):
                 for f in range(n2):
                     o[f] = 0.0
                 for k in range(kb, kb + B):
