@@ -395,6 +395,16 @@ def analyze_session(people: Sequence[PersonInput], config: dict | None = None, *
 
 
 # ------------------------------------------------------------------ tables
+def _series_table(person: str, signal: str, times: np.ndarray, values: np.ndarray) -> Table:
+    """One person's evenly sampled rate series (per minute) in the long ``series`` layout."""
+    t = Table("series")
+    t.add("person", np.array([person] * values.size, dtype=object))
+    t.add("signal", np.array([signal] * values.size, dtype=object))
+    t.add("time_s", times, "s")
+    t.add("value", values, "1/min")
+    return t
+
+
 def build_tables(res: SessionResult) -> list[Table]:
     """The output tables: beats, breaths, series, windows, episodes (one row per item)."""
     beats, breaths, series, windows, episodes = [], [], [], [], []
@@ -414,13 +424,7 @@ def build_tables(res: SessionResult) -> list[Table]:
                 t.add("rate_bpm", 60.0 / iv, "1/min")
             t.add("quality", b.quality.astype(np.int64), "bit flags")
             beats.append(t)
-            t = Table("series")
-            v = p.hr.values
-            t.add("person", np.array([p.name] * v.size, dtype=object))
-            t.add("signal", np.array(["heart_rate"] * v.size, dtype=object))
-            t.add("time_s", p.hr_times, "s")
-            t.add("value", v, "1/min")
-            series.append(t)
+            series.append(_series_table(p.name, "heart_rate", p.hr_times, p.hr.values))
             a = p.arousal
             t = Table("episodes")
             t.add("person", np.array([p.name] * len(a), dtype=object))
@@ -454,13 +458,7 @@ def build_tables(res: SessionResult) -> list[Table]:
             t.add("rsa_s", p.rsa_s if p.rsa_s is not None else np.full(n, np.nan), "s")
             t.add("quality", br.quality.astype(np.int64), "bit flags")
             breaths.append(t)
-            t = Table("series")
-            v = p.br.rate_bpm
-            t.add("person", np.array([p.name] * v.size, dtype=object))
-            t.add("signal", np.array(["breathing_rate"] * v.size, dtype=object))
-            t.add("time_s", p.br_times, "s")
-            t.add("value", v, "1/min")
-            series.append(t)
+            series.append(_series_table(p.name, "breathing_rate", p.br_times, p.br.rate_bpm))
     for pr in res.pairs:
         s = pr.sync
         if s is None:
