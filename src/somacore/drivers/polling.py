@@ -122,10 +122,11 @@ class PollingDriver:
     no read follows. ``chunks()`` on a closed driver raises ``RuntimeError``.
     ``_read`` must not block: both loops call it directly (the async one on
     the event loop), and the wait between reads is the loop's. The watchdog
-    judges a read with no chunks after it: the silence is measured on the
-    monotonic clock from the last read with chunks, or from the start of
-    ``chunks()`` / ``achunks()`` (after ``_open``), and a read that ended
-    the stream (``_ended``) or found the driver closed never fires it.
+    looks at each read as it returns: after one with no chunks it measures
+    the silence on the monotonic clock, from the last read with chunks or
+    from the start of ``chunks()`` / ``achunks()`` (after ``_open``). A read
+    that ended the stream (``_ended``) or found the driver closed never
+    fires it.
 
     Examples
     --------
