@@ -264,6 +264,152 @@ def test_scripted_driver_passes_the_driver_contract(monkeypatch):
     check_driver(lambda: Scripted(SCRIPT, poll_s=0.001))
 
 
+# ---------------------------------------------------------------------- the watchdog
+class Watched(Scripted):
+    """A scripted device on a fake clock: each read is ``(time of the read, result)``.
+
+    ``_open`` happens at ``opened_at``; the watchdog's clock reads the time of
+    the last event, so silences are exact and nothing sleeps.
+    """
+
+    def __init__(self, timed_reads, *, timeout_s=1.0, opened_at: float = 0.0,
+                 name: str = "dev") -> None:
+        PollingDriver.__init__(self, timeout_s=timeout_s)
+        super().__init__([r for _, r in timed_reads], name=name)
+        self._times = [t for t, _ in timed_reads]
+        self.opened_at = opened_at
+        self.now = -100.0  # the driver is made long before it is opened
+        self._clock = lambda: self.now
+
+    def _open(self) -> None:
+        super()._open()
+        self.now = self.opened_at
+
+    def _read(self) -> list[Chunk] | None:
+        self.now = self._times[self.n_read]
+        return super()._read()
+
+
+def _consume(read, drv: PollingDriver, got: list[Chunk]) -> None:
+    """Read ``drv`` to its end with ``read``'s loop, keeping the chunks it yields."""
+    if read is _slist:
+        got.extend(drv.chunks())
+        return
+
+    async def main() -> None:
+        async for c in drv.achunks():
+            got.append(c)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("read", [_slist, _alist], ids=["sync", "async"])
+def test_watchdog_fires_after_timeout_s_of_empty_reads_and_closes(read, waits):
+    # data at 0.5 s, then silence: 1.0 s of it is still allowed, 1.1 s is not
+    drv = Watched([(0.5, [C[0]]), (1.0, []), (1.5, []), (1.6, []), (9.0, [C[1]])],
+                  timeout_s=1.0)
+    got: list[Chunk] = []
+    with pytest.raises(ConnectionError, match=r"^Watched 'dev' sent no data for 1 s "
+                       r"\(timeout_s\): is the device on and streaming\?$"):
+        _consume(read, drv, got)
+    assert _same(got, [C[0]])
+    assert drv.n_read == 4  # no read after the one that fired
+    assert drv.released == 1  # closed, as after a failed read
+    with pytest.raises(RuntimeError, match="is closed; create a new driver"):
+        read(drv)
+
+
+@pytest.mark.parametrize("read", [_slist, _alist], ids=["sync", "async"])
+def test_watchdog_counts_from_the_last_read_with_chunks(read, waits):
+    # 2.9 s of reads with only 0.9 s of silence at a time: never fires
+    drv = Watched([(0.9, []), (1.0, [C[0]]), (1.9, []), (2.0, [C[1], C[2]]), (2.9, []),
+                   (2.95, [C[3]]), (3.9, []), (3.95, None)], timeout_s=1.0)
+    assert _same(read(drv), C[:4])
+    assert drv.n_read == 8 and drv.released == 0
+
+
+@pytest.mark.parametrize("read", [_slist, _alist], ids=["sync", "async"])
+def test_watchdog_clock_starts_when_the_stream_opens(read, waits):
+    # made at -100 s, opened at 5 s: 0.5 s of silence at the first read, 1.2 s at the second
+    drv = Watched([(5.5, []), (6.2, []), (7.0, [C[0]])], timeout_s=1.0, opened_at=5.0)
+    got: list[Chunk] = []
+    with pytest.raises(ConnectionError, match="sent no data for 1 s"):
+        _consume(read, drv, got)
+    assert got == [] and drv.n_read == 2
+
+
+@pytest.mark.parametrize("read", [_slist, _alist], ids=["sync", "async"])
+def test_no_watchdog_without_timeout_s(read, waits):
+    silent = [(float(t), []) for t in range(1, 1000)] + [(1000.0, [C[0]]), (1001.0, None)]
+    assert _same(read(Watched(silent, timeout_s=None)), [C[0]])
+    # a subclass that never calls PollingDriver.__init__ has no watchdog either
+    assert Scripted(SCRIPT).timeout_s is None
+
+
+@pytest.mark.parametrize("read", [_slist, _alist], ids=["sync", "async"])
+def test_a_read_that_ends_the_stream_does_not_fire_the_watchdog(read, waits):
+    drv = Watched([(0.5, []), (5.0, End([]))], timeout_s=1.0)
+    assert read(drv) == []
+    assert drv.released == 0  # a clean end
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -1.0, float("nan"), float("inf"), True, "5", [5]])
+def test_invalid_timeout_s_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match=r"timeout_s=.* must be a positive finite number of "
+                       r"seconds .*, or None for no watchdog"):
+        Watched([], timeout_s=bad)
+
+
+def test_invalid_timeout_s_class_attribute_is_refused_before_opening():
+    class Careless(Scripted):
+        timeout_s = -2.0  # set without PollingDriver.__init__'s check
+
+    drv = Careless(SCRIPT)
+    with pytest.raises(ValueError, match=r"timeout_s=-2\.0 must be a positive finite"):
+        list(drv.chunks())
+    assert drv.opened == 0 and drv.n_read == 0
+
+
+def test_numpy_and_int_timeouts_are_seconds():
+    assert Watched([], timeout_s=np.float32(0.5)).timeout_s == 0.5
+    assert Watched([], timeout_s=np.int64(2)).timeout_s == 2.0
+    assert type(Watched([], timeout_s=3).timeout_s) is float
+
+
+@pytest.mark.parametrize("read", [_slist, _alist], ids=["sync", "async"])
+def test_watchdog_message_names_the_source_and_what_to_check(read, waits):
+    class Inlet(Watched):
+        _silence_hint = "is the source still sending and the network up?"
+
+        def _source_name(self):
+            return f"inlet stream {self.name!r}"
+
+    drv = Inlet([(0.0, [C[0]]), (2.5, [])], timeout_s=2.0, name="H10")
+    with pytest.raises(ConnectionError, match=r"^inlet stream 'H10' sent no data for 2 s "
+                       r"\(timeout_s\): is the source still sending and the network up\?$"):
+        _consume(read, drv, [])
+
+
+@pytest.mark.parametrize("read", [_slist, _alist], ids=["sync", "async"])
+def test_timed_out_override_can_end_the_stream_cleanly(read, waits):
+    class Played(Watched):  # silence after data means the file is done
+        def _timed_out(self):
+            self._ended = True
+
+    drv = Played([(0.1, [C[0]]), (0.5, [C[1]]), (1.0, []), (1.6, []), (9.0, [C[2]])])
+    assert _same(read(drv), C[:2])
+    assert drv.n_read == 4 and drv.released == 0
+
+
+def test_watchdog_runs_on_the_monotonic_clock_by_default():
+    # the one test on real time: 20 ms of silence, polled every 2 ms
+    drv = Scripted([[]] * 10_000, poll_s=0.002)
+    PollingDriver.__init__(drv, timeout_s=0.02)
+    with pytest.raises(ConnectionError, match=r"sent no data for 0\.02 s"):
+        list(drv.chunks())
+    assert 5 <= drv.n_read < 10_000 and drv.released == 1
+
+
 def test_import_somacore_does_not_load_the_drivers():
     code = ("import sys, somacore; "
             "print([m for m in ('somacore.drivers', 'asyncio') if m in sys.modules])")

@@ -179,9 +179,11 @@ def test_lost_packets_chunk_by_chunk(recorded):
     drv = BrainFlowDriver(SYNTH, kinds=("ecg",), timeout_s=0.1, poll_s=0.001,
                           shim_factory=lambda bid, ip: board)
     got = []
-    with pytest.raises(ConnectionError, match=r"sent no data for 0\.1 s"):
+    with pytest.raises(ConnectionError, match=r"^BrainFlow board '.+' sent no data for 0\.1 s "
+                       r"\(timeout_s\): is the board on and streaming\?$"):
         for c in drv.chunks():
             got.append(c)
+    assert board.calls == ["prepare", "start", "stop", "release"]  # released by the watchdog
     drv.close()
     ecg_rows = BoardShim.get_ecg_channels(SYNTH)
     np.testing.assert_array_equal(np.concatenate([c.samples for c in got]),
@@ -237,6 +239,30 @@ def test_start_failure_and_bad_params():
     drv.close()
     with pytest.raises(RuntimeError, match="closed"):
         list(drv.chunks())
+
+
+def test_timeout_s_is_checked_and_none_turns_the_watchdog_off(recorded, tmp_path):
+    for bad in (0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match=r"timeout_s=.* must be a positive finite number"):
+            BrainFlowDriver(SYNTH, timeout_s=bad)
+    f = tmp_path / "synthetic.csv"
+    DataFilter.write_file(recorded, str(f), "w")
+    with pytest.raises(ValueError, match=r"playback board \(-3\) ends when .* timeout_s a number"):
+        BrainFlowDriver(-3, params={"master_board": SYNTH, "file": str(f)}, timeout_s=None)
+    # 50 empty reads 2 ms apart: at least 0.1 s of silence, then the data resumes (its last
+    # read holds one sample beyond duration_s, so the driver then ends cleanly)
+    def run(timeout_s):
+        board = LossyBoard(_lossy_data(recorded, 101), [50] + [0] * 50 + [51])
+        drv = BrainFlowDriver(SYNTH, kinds=("ecg",), timeout_s=timeout_s, poll_s=0.002,
+                              duration_s=100 / FS, shim_factory=lambda bid, ip: board)
+        try:
+            return sum(c.n for c in drv.chunks())
+        finally:
+            drv.close()
+
+    with pytest.raises(ConnectionError, match=r"sent no data for 0\.01 s"):
+        run(0.01)
+    assert run(None) == 100  # no watchdog: the silence is waited out
 
 
 def test_plugin_registers_the_driver():

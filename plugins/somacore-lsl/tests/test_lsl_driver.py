@@ -144,6 +144,9 @@ def test_no_stream_found_is_a_clear_error():
         LslDriver("o'neil")
     with pytest.raises(ValueError, match="clock="):
         LslDriver("x", clock="gps")
+    for bad in (0, -2.0, float("nan"), True):  # refused before the network is searched
+        with pytest.raises(ValueError, match=r"timeout_s=.* must be a positive finite number"):
+            LslDriver("x", timeout_s=bad)
 
 
 def test_resolves_by_name_and_type_and_refuses_ambiguity():
@@ -351,9 +354,14 @@ def test_silent_source_is_a_connection_error_and_close_is_idempotent():
     name = _unique("silent")
     outlet = _outlet(name)
     drv = LslDriver(name, timeout_s=0.3, poll_s=0.01)
-    with pytest.raises(ConnectionError, match=rf"'{name}' sent no data for 0.3 s"):
+    with pytest.raises(ConnectionError, match=rf"^LSL stream '{name}' sent no data for 0\.3 s "
+                       r"\(timeout_s\): is the source still sending and the network up\?$"):
         list(drv.chunks())
+    assert drv._inlet is None  # closed by the watchdog
     drv.close()
+    quiet = LslDriver(name, timeout_s=None)  # None: no watchdog (the base class's)
+    assert quiet.timeout_s is None
+    quiet.close()
     drv.close()
     with pytest.raises(RuntimeError, match="closed"):
         list(drv.chunks())

@@ -77,7 +77,8 @@ def somacore_register_drivers(register: Callable[..., None]) -> None:
     recorded frames. Check a driver with :func:`somacore.testing.check_driver`.
     A driver that polls a buffering device library can subclass
     :class:`somacore.drivers.PollingDriver`, which writes ``chunks()`` and
-    ``achunks()`` from its ``_open()``, ``_read()`` and wait rule.
+    ``achunks()`` from its ``_open()``, ``_read()`` and wait rule, and the
+    no-data watchdog from a ``timeout_s``.
     """
 
 

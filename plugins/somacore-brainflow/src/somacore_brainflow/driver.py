@@ -44,7 +44,6 @@ drift between the board's crystal and the host clock is not corrected
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -160,9 +159,11 @@ class BrainFlowDriver(PollingDriver):
     poll_s : float
         Pause after every read of the board's buffer (BrainFlow hands over
         all it holds at once, so the next read waits).
-    timeout_s : float
+    timeout_s : float or None
         No data for this long: ``chunks()`` raises ``ConnectionError`` (the
-        playback board ends cleanly instead: its file is done).
+        playback board ends cleanly instead: its file is done). The watchdog
+        is :class:`~somacore.drivers.PollingDriver`'s; None turns it off
+        (not for the playback board, which ends by it).
     duration_s : float, optional
         End cleanly after this many seconds of samples (lost ones included).
     counter_wrap : int
@@ -182,17 +183,21 @@ class BrainFlowDriver(PollingDriver):
         Duplicate samples dropped.
     """
 
+    #: what the no-data watchdog's message tells the user to check
+    _silence_hint = "is the board on and streaming?"
+
     def __init__(self, board_id: int = -1, *, params: Mapping[str, Any] | None = None,
                  preset: str = "default", kinds: Sequence[str] = DEFAULT_KINDS,
                  rows: Mapping[str, tuple[str, str, Sequence[int]]] | None = None,
-                 poll_s: float = 0.05, timeout_s: float = 5.0, duration_s: float | None = None,
+                 poll_s: float = 0.05, timeout_s: float | None = 5.0,
+                 duration_s: float | None = None,
                  counter_wrap: int = 256, name: str = "brainflow",
                  shim_factory: Callable[[int, Any], Any] | None = None) -> None:
         if preset not in PRESETS:
             raise ValueError(f"preset={preset!r}: use one of {', '.join(PRESETS)}")
-        for label, v in (("poll_s", poll_s), ("timeout_s", timeout_s)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{label}={v!r} must be a positive number of seconds")
+        if not (isinstance(poll_s, (int, float)) and math.isfinite(poll_s) and poll_s > 0):
+            raise ValueError(f"poll_s={poll_s!r} must be a positive number of seconds")
+        super().__init__(timeout_s=timeout_s)  # the no-data watchdog (checks timeout_s)
         if duration_s is not None and not duration_s > 0:
             raise ValueError(f"duration_s={duration_s!r} must be positive")
         if isinstance(counter_wrap, bool) or not isinstance(counter_wrap, int) \
@@ -206,6 +211,10 @@ class BrainFlowDriver(PollingDriver):
             if "master_board" not in self.params:
                 raise ValueError(f"BrainFlow board {self.board_id} (playback/streaming) needs "
                                  "params={'master_board': <id of the recorded board>, ...}")
+            if self.board_id == PLAYBACK_FILE_BOARD and self.timeout_s is None:
+                raise ValueError("the BrainFlow playback board (-3) ends when its file has "
+                                 "sent nothing for timeout_s seconds: give timeout_s a number, "
+                                 "not None")
             layout = int(self.params["master_board"])
         self._infos, self._rows, descr = streams_for_board(layout, preset=self.preset,
                                                            kinds=kinds, rows=rows)
@@ -214,7 +223,6 @@ class BrainFlowDriver(PollingDriver):
         self._pkg_row = int(descr["package_num_channel"])
         self._ts_row = int(descr["timestamp_channel"])
         self.poll_s = float(poll_s)
-        self.timeout_s = float(timeout_s)
         self.duration_s = duration_s
         self.counter_wrap = counter_wrap
         self.name = name
@@ -261,7 +269,6 @@ class BrainFlowDriver(PollingDriver):
                                   f"could not start: {exc}; check params "
                                   f"({self.params or 'none given'})") from exc
         self._shim = shim
-        self._last_data = time.monotonic()
 
     def close(self) -> None:
         """Stop the stream and release the board (safe to call twice)."""
@@ -289,15 +296,19 @@ class BrainFlowDriver(PollingDriver):
             raise ConnectionError(f"BrainFlow board {self.board_name!r} failed: {exc}") from exc
         data = np.asarray(data, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] == 0:
-            if time.monotonic() - self._last_data > self.timeout_s:
-                if self.board_id == PLAYBACK_FILE_BOARD and self._anchor is not None:
-                    self._ended = True  # the file has been played: a clean end
-                    return None
-                raise ConnectionError(f"BrainFlow board {self.board_name!r} sent no data for "
-                                      f"{self.timeout_s:g} s")
-            return []
-        self._last_data = time.monotonic()
+            return []  # nothing yet (the base class's watchdog times a silence)
         return self._split(data)
+
+    def _source_name(self) -> str:
+        """The board in the watchdog's message."""
+        return f"BrainFlow board {self.board_name!r}"
+
+    def _timed_out(self) -> None:
+        """Silence after a played file's data is its end; any other silence is an error."""
+        if self.board_id == PLAYBACK_FILE_BOARD and self._anchor is not None:
+            self._ended = True  # the file has been played: a clean end
+            return
+        super()._timed_out()
 
     def _split(self, data: np.ndarray) -> list[Chunk]:
         fs = self.fs

@@ -121,9 +121,11 @@ class LslDriver(PollingDriver):
         replaces the three above.
     resolve_timeout_s : float
         Longest wait to find the stream and read its description.
-    timeout_s : float
+    timeout_s : float or None
         No sample for this long while reading: ``chunks()`` raises
-        ``ConnectionError`` (the source stopped or the network is down).
+        ``ConnectionError`` (the source stopped or the network is down). The
+        watchdog is :class:`~somacore.drivers.PollingDriver`'s; None turns it
+        off.
     kinds : mapping, optional
         Channel label or index -> somacore kind (None skips it), overriding
         the stream's declared channel types.
@@ -160,20 +162,24 @@ class LslDriver(PollingDriver):
         The stream's full LSL description.
     """
 
+    #: what the no-data watchdog's message tells the user to check
+    _silence_hint = "is the source still sending and the network up?"
+
     def __init__(self, stream: str | None = None, *, type: str | None = None,
                  source_id: str | None = None, predicate: str | None = None,
-                 resolve_timeout_s: float = 5.0, timeout_s: float = 5.0,
+                 resolve_timeout_s: float = 5.0, timeout_s: float | None = 5.0,
                  kinds: Mapping[str | int, str | None] | None = None, fs: float | None = None,
                  clock: str = "lsl", gap_factor: float = 1.5, duration_s: float | None = None,
                  poll_s: float = 0.02, max_chunk_s: float = 0.5,
                  correction_interval_s: float = 5.0, name: str = "lsl",
                  inlet_factory: Callable[..., Any] | None = None) -> None:
-        for label, v in (("resolve_timeout_s", resolve_timeout_s), ("timeout_s", timeout_s),
-                         ("poll_s", poll_s), ("max_chunk_s", max_chunk_s),
+        for label, v in (("resolve_timeout_s", resolve_timeout_s), ("poll_s", poll_s),
+                         ("max_chunk_s", max_chunk_s),
                          ("correction_interval_s", correction_interval_s)):
             if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v)
                                            and v > 0):
                 raise ValueError(f"{label}={v!r} must be a positive number of seconds")
+        super().__init__(timeout_s=timeout_s)  # the no-data watchdog (checks timeout_s)
         if duration_s is not None and not (isinstance(duration_s, (int, float))
                                            and duration_s > 0):
             raise ValueError(f"duration_s={duration_s!r} must be a positive number of seconds")
@@ -192,7 +198,6 @@ class LslDriver(PollingDriver):
         self.name = name
         self.clock = clock
         self.gap_factor = float(gap_factor)
-        self.timeout_s = float(timeout_s)
         self.resolve_timeout_s = float(resolve_timeout_s)
         self.duration_s = duration_s
         self.poll_s = float(poll_s)
@@ -264,7 +269,10 @@ class LslDriver(PollingDriver):
         if self.clock == "unix":
             self._unix = time.time() - pylsl.local_clock()
         self._correct(force=True)
-        self._last_data = time.monotonic()
+
+    def _source_name(self) -> str:
+        """The stream in the watchdog's message."""
+        return f"LSL stream {self.stream_name!r}"
 
     def _correct(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -306,11 +314,7 @@ class LslDriver(PollingDriver):
             raise ConnectionError(f"LSL stream {self.stream_name!r} failed: "
                                   f"{type(exc).__name__}: {exc}") from exc
         if ts is None or len(ts) == 0:
-            if time.monotonic() - self._last_data > self.timeout_s:
-                raise ConnectionError(f"LSL stream {self.stream_name!r} sent no data for "
-                                      f"{self.timeout_s:g} s (source stopped or network down)")
-            return []
-        self._last_data = time.monotonic()
+            return []  # nothing yet (the base class's watchdog times a silence)
         reset = getattr(inlet, "was_clock_reset", None)
         # the source restarted (another host, a reboot): its clock offset changed now
         self._correct(force=bool(reset()) if reset is not None else False)
